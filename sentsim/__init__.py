@@ -1,0 +1,47 @@
+"""sentsim: Siamese sentence similarity. One shared encoder embeds both sentences of a pair; a similarity head
+(cosine, Euclidean, Manhattan, dot) says how alike they are.
+
+Example:
+    >>> import sentsim
+    >>> model = sentsim.load()
+    >>> model.similarity("A man plays a guitar.", "Someone is playing a guitar.") > 0.5
+    True
+"""
+
+from __future__ import annotations
+
+from sentsim._version import __version__
+from sentsim.config import ModelConfig
+from sentsim.encoders import build_lstm, load
+from sentsim.errors import ConfigError, DataError, ModelError, OutputExistsError, SentsimError
+from sentsim.model import SiameseModel, Verdict
+
+
+
+def train(config=None, **kwargs):
+    """Fine-tune a Siamese model on sentence pairs; see :func:`sentsim.training.train` and
+    :class:`sentsim.training.TrainConfig` for the settings.
+
+    Example:
+        >>> import sentsim
+        >>> sentsim.train(train="pairs.csv", dev="dev.csv", loss="auto", output_dir="runs/my-model")  # doctest: +SKIP
+    """
+    from sentsim.training import train as _train
+
+    return _train(config, **kwargs)
+
+
+__all__ = [
+    "__version__",
+    "load",
+    "train",
+    "build_lstm",
+    "SiameseModel",
+    "Verdict",
+    "ModelConfig",
+    "SentsimError",
+    "DataError",
+    "ModelError",
+    "ConfigError",
+    "OutputExistsError",
+]

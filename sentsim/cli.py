@@ -1,0 +1,247 @@
+"""The ``sentsim`` command line: thin, it parses, calls the library and prints.
+
+Known errors (bad input) print one line ``sentsim: error: ...`` and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sentsim.errors import DataError, OutputExistsError, SentsimError
+from sentsim.losses import LOSSES
+from sentsim.similarity import METRICS
+
+logger = logging.getLogger("sentsim")
+
+MAX_ENCODE_LINES = 10_000_000
+
+
+def _add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="model folder or hub id (default: the bundled all-MiniLM-L6-v2)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from sentsim import __version__
+
+    parser = argparse.ArgumentParser(prog="sentsim", description="Siamese sentence similarity.")
+    parser.add_argument("--version", action="version", version=f"sentsim {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("score", help="score how alike two sentences are", description="Score one sentence pair.")
+    p.add_argument("sentence1")
+    p.add_argument("sentence2")
+    _add_model(p)
+    p.add_argument("--metric", choices=METRICS, default=None, help="similarity metric (default: the model's)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("encode", help="embed a file of sentences", description="Embed one sentence per line.")
+    p.add_argument("file", help="UTF-8 text file, one sentence per line")
+    p.add_argument("--out", required=True, help="output .npy file (float32, rows L2-normalised)")
+    _add_model(p)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+    p = sub.add_parser("train", help="fine-tune on sentence pairs", description="Fine-tune a Siamese model.")
+    p.add_argument("--train", required=True, help="training pairs: CSV, TSV, JSONL or Parquet")
+    p.add_argument("--dev", default=None, help="dev pairs: evaluation during training and the threshold")
+    p.add_argument("--output-dir", required=True, help="where the model goes")
+    p.add_argument("--columns", default=None, help="sentence1,sentence2[,score]: names or 0-based positions")
+    p.add_argument("--dev-columns", default=None, help="columns of the dev file, when they differ")
+    p.add_argument("--score-range", default=None, help="declared score range, scaled to 0..1, e.g. 0,5 for STS-B")
+    p.add_argument("--loss", choices=LOSSES, default="auto")
+    p.add_argument("--encoder", choices=("transformer", "lstm"), default="transformer")
+    p.add_argument("--base-model", default=None, help="model to start from (default: the bundled one)")
+    p.add_argument("--epochs", type=float, default=4)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-5 transformer, 1e-3 lstm)")
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--eval-steps", type=int, default=None, help="evaluate and checkpoint every N steps")
+    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
+    p.add_argument("--same-cutoff", type=float, default=0.7, help="graded dev score counted as same meaning")
+    p.add_argument("--threshold-objective", choices=("accuracy", "f1"), default="accuracy")
+    p.add_argument("--max-train-rows", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
+    p.add_argument("--keep-checkpoints", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("info", help="describe a model", description="What a model is and how it was trained.")
+    p.add_argument("model", nargs="?", default=None, help="model folder (default: the bundled model)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    import sentsim
+
+    model = sentsim.load(args.model)
+    metric = args.metric or model.metric
+    threshold = model.config.threshold_for(metric)
+    score = float(model.similarity(args.sentence1, args.sentence2, metric))
+    same = None if threshold is None else score >= threshold
+    if args.json:
+        print(json.dumps({"score": score, "metric": metric, "threshold": threshold, "same": same}))
+    elif same is None:
+        print(f"{score:.4f}  ({metric}; this model has no decision threshold)")
+    else:
+        print(f"{score:.4f}  {'same meaning' if same else 'different'}  ({metric}, threshold {threshold:.4f})")
+    return 0
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}: line {line}: bytes that are not UTF-8") from None
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise DataError(f"{path}: file is empty")
+    if len(lines) > MAX_ENCODE_LINES:
+        raise DataError(f"{path}: {len(lines)} lines, more than the limit of {MAX_ENCODE_LINES}")
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            raise DataError(f"{path}: line {i}: empty sentence")
+    return lines
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import sentsim
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
+    sentences = _read_lines(Path(args.file))
+    model = sentsim.load(args.model)
+    emb = model.encode(sentences, batch_size=args.batch_size, show_progress_bar=not args.quiet)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}.npy")
+    try:
+        np.save(tmp, emb, allow_pickle=False)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    logger.info("wrote %s: %d x %d float32", out, *emb.shape)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from sentsim.training import TrainConfig, train
+
+    cfg = TrainConfig(
+        train=args.train,
+        dev=args.dev,
+        output_dir=args.output_dir,
+        columns=args.columns,
+        dev_columns=args.dev_columns,
+        score_range=args.score_range,
+        loss=args.loss,
+        encoder=args.encoder,
+        base_model=args.base_model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        warmup_ratio=args.warmup_ratio,
+        seed=args.seed,
+        eval_steps=args.eval_steps,
+        early_stopping_patience=args.early_stopping,
+        same_cutoff=args.same_cutoff,
+        threshold_objective=args.threshold_objective,
+        max_train_rows=args.max_train_rows,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        keep_checkpoints=args.keep_checkpoints,
+        show_progress=not (args.no_progress or args.quiet),
+    )
+    result = train(cfg)
+    print(f"saved {result.output_dir}")
+    print(f"loss: {result.loss} ({result.loss_reason})")
+    if result.dev_metrics is not None:
+        print(f"dev before: {result.dev_before}")
+        print(f"dev after:  {result.dev_metrics}")
+    print(f"wall time: {result.wall_time_s:.1f} s")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import sentsim
+
+    info = sentsim.load(args.model).info()
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    training = info.get("training") or {}
+    lines = [
+        f"model:        {args.model or 'bundled'}",
+        f"encoder:      {info['encoder']} ({info['dimension']} dimensions, up to {info['max_seq_length']} tokens)",
+        f"base model:   {info.get('base_model')}",
+        f"metric:       {info['metric']}",
+        f"thresholds:   {json.dumps(info['thresholds']) if info['thresholds'] else 'none chosen'}",
+        f"  chosen on:  {info.get('threshold_source') or '-'}",
+    ]
+    if training:
+        lines += [
+            f"trained on:   {training.get('train_file')} ({training.get('train_pairs')} pairs, "
+            f"{training.get('train_label_kind')} labels)",
+            f"loss:         {training.get('loss')}: {training.get('loss_reason')}",
+            f"dev file:     {training.get('dev_file')}",
+            f"dev before:   {training.get('dev_before')}",
+            f"dev after:    {info.get('dev_metrics')}",
+            f"wall time:    {training.get('wall_time_s')} s, {training.get('global_steps')} steps",
+        ]
+    else:
+        lines.append("training:     not trained by sentsim")
+    print("\n".join(lines))
+    return 0
+
+
+COMMANDS = {"score": _cmd_score, "encode": _cmd_encode, "train": _cmd_train, "info": _cmd_info}
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("sentsim: %(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    args = _parser().parse_args(argv)
+    _setup_logging(args.quiet)
+    try:
+        return COMMANDS[args.command](args)
+    except SentsimError as exc:
+        print(f"sentsim: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sentsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

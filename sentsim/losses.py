@@ -1,0 +1,74 @@
+"""Choosing and building the training loss.
+
+``auto`` picks from the data: graded scores -> CoSENT (a score loss that ranks pairs, reported to beat plain
+cosine-MSE), 0/1 labels -> online contrastive (hard positives and negatives of each batch), no label ->
+multiple-negatives ranking (every other pair in the batch is a negative). The losses themselves are
+sentence-transformers' own.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sentsim.data import PairData
+from sentsim.errors import ConfigError, DataError
+
+__all__ = ["LOSSES", "LossName", "choose_loss", "check_loss_data", "build_loss", "SCORE_LOSSES"]
+
+LossName = Literal["auto", "cosine", "cosent", "angle", "contrastive", "online_contrastive", "mnrl"]
+LOSSES: tuple[str, ...] = ("auto", "cosine", "cosent", "angle", "contrastive", "online_contrastive", "mnrl")
+SCORE_LOSSES = ("cosine", "cosent", "angle")
+BINARY_LOSSES = ("contrastive", "online_contrastive")
+
+
+def choose_loss(requested: str, data: PairData) -> tuple[str, str]:
+    """Resolve ``requested`` (maybe ``auto``) against the training data.
+
+    Returns:
+        ``(loss name, reason in words)``; the reason goes to the training log and the model's config.
+    """
+    if requested not in LOSSES:
+        raise ConfigError(f"unknown loss {requested!r}; choose one of: {', '.join(LOSSES)}")
+    if requested != "auto":
+        check_loss_data(requested, data)
+        return requested, f"{requested} was asked for"
+    if data.kind == "score":
+        return "cosent", f"auto: column {data.label_column!r} holds graded scores, so a score loss (CoSENT)"
+    if data.kind == "binary":
+        return (
+            "online_contrastive",
+            f"auto: column {data.label_column!r} holds 0/1 labels, so online contrastive loss",
+        )
+    return "mnrl", "auto: the pairs have no label column, so multiple-negatives ranking loss (MNRL)"
+
+
+def check_loss_data(loss: str, data: PairData) -> None:
+    """Raise :class:`DataError` naming the first row whose label the loss cannot use."""
+    if loss in SCORE_LOSSES and data.kind == "none":
+        raise DataError(f"{data.source}: loss {loss!r} needs a score column, and this file has none")
+    if loss in BINARY_LOSSES:
+        if data.kind == "none":
+            raise DataError(f"{data.source}: loss {loss!r} needs a 0/1 label column, and this file has none")
+        for row, value in zip(data.rows, data.labels or []):
+            if value not in (0.0, 1.0):
+                raise DataError(
+                    f"{data.source}: row {row}: label {value:g} in column {data.label_column!r} is not 0 or 1, "
+                    f"which loss {loss!r} needs"
+                )
+
+
+def build_loss(name: str, encoder):
+    """The sentence-transformers loss module for ``name`` over ``encoder``."""
+    from sentence_transformers.sentence_transformer import losses
+
+    builders = {
+        "cosine": losses.CosineSimilarityLoss,
+        "cosent": losses.CoSENTLoss,
+        "angle": losses.AnglELoss,
+        "contrastive": losses.ContrastiveLoss,
+        "online_contrastive": losses.OnlineContrastiveLoss,
+        "mnrl": losses.MultipleNegativesRankingLoss,
+    }
+    if name not in builders:
+        raise ConfigError(f"unknown loss {name!r}; choose one of: {', '.join(builders)}")
+    return builders[name](encoder)

@@ -1,0 +1,243 @@
+"""The Siamese model: one shared encoder embeds both sentences of a pair, a similarity head compares them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+
+from sentsim import similarity as sim
+from sentsim.config import CONFIG_NAME, ModelConfig
+from sentsim.errors import ConfigError, OutputExistsError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SiameseModel", "Verdict", "is_model_folder"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of :meth:`SiameseModel.compare` for one pair."""
+
+    score: float
+    same: bool
+    threshold: float
+    metric: str
+
+    def __str__(self) -> str:
+        word = "same meaning" if self.same else "different"
+        return f"{self.score:.4f} ({self.metric}, threshold {self.threshold:.4f}): {word}"
+
+
+def is_model_folder(path: Path) -> bool:
+    """True when ``path`` already holds a (sentence-transformers or sentsim) model."""
+    return (path / "modules.json").is_file() or (path / CONFIG_NAME).is_file()
+
+
+def _as_list(texts: str | Sequence[str], name: str) -> list[str]:
+    if isinstance(texts, str):
+        return [texts]
+    items = list(texts)
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            raise ConfigError(f"{name}[{i}] must be a string, not {type(text).__name__}")
+    return items
+
+
+class SiameseModel:
+    """A sentence encoder shared by both sides of a pair, with a similarity head and a decision threshold.
+
+    Build one with :func:`sentsim.load` (the bundled model, a folder or a hub id) or from a
+    ``SentenceTransformer`` you made. ``encoder`` is that plain sentence-transformers model: anything that
+    library does (training, ONNX export, ...) works on it.
+
+    Args:
+        encoder: the shared sentence encoder.
+        config: metric, thresholds and training record; a fresh default config when None.
+
+    Example:
+        >>> import sentsim
+        >>> model = sentsim.load()
+        >>> round(float(model.similarity("A man plays a guitar.", "Someone is playing a guitar.")), 2) > 0.5
+        True
+    """
+
+    def __init__(self, encoder: Any, config: ModelConfig | None = None) -> None:
+        self.encoder = encoder
+        self.config = config if config is not None else ModelConfig()
+        self._warned_lengths: set[int] = set()
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def metric(self) -> str:
+        return self.config.metric
+
+    @metric.setter
+    def metric(self, value: str) -> None:
+        self.config.metric = sim.check_metric(value)
+
+    @property
+    def threshold(self) -> float | None:
+        """The decision threshold of the default metric, or None when none was chosen."""
+        return self.config.threshold_for(self.metric)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.encoder.get_embedding_dimension())
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.encoder.max_seq_length)
+
+    # ------------------------------------------------------------------ encoding
+    def _count_truncated(self, texts: list[str]) -> int:
+        limit = self.max_seq_length
+        # A token covers at least one character, so only texts longer than the limit in characters can be cut.
+        long_texts = [t for t in texts if len(t) > limit - 2]
+        if not long_texts:
+            return 0
+        tokenizer = self.encoder.tokenizer
+        tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # WordEmbeddings wraps the HF tokenizer
+        lengths = tokenizer(long_texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        return sum(len(ids) > limit for ids in lengths)
+
+    @overload
+    def encode(self, sentences: str, batch_size: int = ..., show_progress_bar: bool | None = ...) -> np.ndarray: ...
+    @overload
+    def encode(
+        self, sentences: Sequence[str], batch_size: int = ..., show_progress_bar: bool | None = ...
+    ) -> np.ndarray: ...
+
+    def encode(
+        self, sentences: str | Sequence[str], batch_size: int = 32, show_progress_bar: bool | None = None
+    ) -> np.ndarray:
+        """Embed sentences with the shared encoder.
+
+        Args:
+            sentences: one sentence or a list of them.
+            batch_size: sentences per forward pass.
+            show_progress_bar: a tqdm bar; by default shown for more than 1,000 sentences.
+
+        Returns:
+            float32 array ``(n, dim)`` with L2-normalised rows, or ``(dim,)`` for a single string.
+            Sentences longer than the encoder's limit are truncated, with one warning that counts them.
+        """
+        single = isinstance(sentences, str)
+        texts = _as_list(sentences, "sentences")
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        truncated = self._count_truncated(texts)
+        if truncated:
+            logger.warning(
+                "%d of %d sentences were longer than the encoder's limit of %d tokens and were truncated",
+                truncated,
+                len(texts),
+                self.max_seq_length,
+            )
+        if show_progress_bar is None:
+            show_progress_bar = len(texts) > 1000
+        emb = self.encoder.encode(
+            texts,
+            batch_size=batch_size,
+            show_progress_bar=show_progress_bar,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        ).astype(np.float32, copy=False)
+        return emb[0] if single else emb
+
+    # ------------------------------------------------------------------ similarity head
+    def similarity(
+        self, a: str | Sequence[str], b: str | Sequence[str], metric: str | None = None
+    ) -> float | np.ndarray:
+        """Similarity of pair i of ``a`` with pair i of ``b`` (higher means more alike).
+
+        Returns a float for two strings, else an array ``(n,)``. Distances are mapped to similarities with
+        ``1 / (1 + distance)``, see :mod:`sentsim.similarity`.
+        """
+        metric = sim.check_metric(metric or self.metric)
+        left, right = _as_list(a, "a"), _as_list(b, "b")
+        if len(left) != len(right):
+            raise ConfigError(f"a and b must have the same length to be paired, got {len(left)} and {len(right)}")
+        emb = self.encode(left + right)
+        scores = sim.pairwise(emb[: len(left)], emb[len(left) :], metric)
+        return float(scores[0]) if isinstance(a, str) and isinstance(b, str) else scores
+
+    def similarity_matrix(self, a: Sequence[str], b: Sequence[str], metric: str | None = None) -> np.ndarray:
+        """Similarity of every sentence of ``a`` with every sentence of ``b``: an array ``(len(a), len(b))``."""
+        metric = sim.check_metric(metric or self.metric)
+        return sim.matrix(self.encode(_as_list(a, "a")), self.encode(_as_list(b, "b")), metric)
+
+    def compare(self, a: str, b: str, metric: str | None = None, threshold: float | None = None) -> Verdict:
+        """Score one pair and decide whether the two sentences mean the same, against the model's threshold.
+
+        Raises:
+            ConfigError: the model has no threshold for this metric and none was given.
+        """
+        metric = sim.check_metric(metric or self.metric)
+        if threshold is None:
+            threshold = self.config.threshold_for(metric)
+        if threshold is None:
+            raise ConfigError(
+                f"this model has no decision threshold for metric {metric!r}; train it with dev data, "
+                "or pass threshold="
+            )
+        score = float(self.similarity(a, b, metric))
+        return Verdict(score=score, same=score >= threshold, threshold=float(threshold), metric=metric)
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Save as a plain sentence-transformers folder plus ``sentsim_config.json``, atomically.
+
+        The model is written to a temporary folder beside ``path`` and renamed into place, so a kill during the
+        save leaves any model already at ``path`` whole.
+
+        Raises:
+            OutputExistsError: ``path`` already holds a model (or other files) and ``overwrite`` is False.
+        """
+        target = Path(path).expanduser().resolve()
+        if target.exists():
+            if not target.is_dir():
+                raise OutputExistsError(f"{target}: exists and is not a folder")
+            if any(target.iterdir()) and not overwrite:
+                what = "a model" if is_model_folder(target) else "files"
+                raise OutputExistsError(f"{target}: already holds {what}; pass overwrite=True (--overwrite)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tag = uuid.uuid4().hex[:8]
+        tmp = target.parent / f".{target.name}.tmp-{tag}"
+        old = target.parent / f".{target.name}.old-{tag}"
+        try:
+            self.encoder.save(str(tmp))
+            self.config.save(tmp)
+            if target.exists():
+                os.rename(target, old)
+            os.rename(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if old.exists() and not target.exists():
+                os.rename(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        logger.info("saved model to %s", target)
+        return target
+
+    def info(self) -> dict[str, Any]:
+        """What the model is: encoder, dimension, limit, metric, thresholds, training record, dev figures."""
+        return {
+            "encoder": self.config.encoder,
+            "dimension": self.dimension,
+            "max_seq_length": self.max_seq_length,
+            **self.config.to_dict(),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"SiameseModel(encoder={self.config.encoder}, dim={self.dimension}, metric={self.metric}, "
+            f"threshold={self.threshold})"
+        )

@@ -1,0 +1,272 @@
+"""Fine-tuning a Siamese model on sentence pairs, on top of sentence-transformers' trainer.
+
+sentsim owns the workflow around the trainer: reading and checking the data, choosing the loss, evaluating on
+dev during training, keeping the best checkpoint, resuming, choosing the decision threshold on dev (never on
+test) and saving the model atomically with a record of how it was trained.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sentsim.data import PairData, parse_columns, parse_score_range, read_pairs
+from sentsim.encoders import new_model
+from sentsim.errors import ConfigError, OutputExistsError
+from sentsim.losses import LOSSES, build_loss, choose_loss
+from sentsim.model import SiameseModel, is_model_folder
+from sentsim.thresholds import choose_thresholds, dev_figures
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["TrainConfig", "TrainResult", "train"]
+
+DEFAULT_LR = {"transformer": 2e-5, "lstm": 1e-3}
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run; ``__post_init__`` checks them.
+
+    Args:
+        train: the training pairs (CSV, TSV, JSONL or Parquet).
+        output_dir: where the trained model goes (written atomically).
+        dev: pairs to evaluate on during training, keep the best checkpoint by and choose the threshold on.
+        columns: ``"sentence1,sentence2,score"``: the columns to read, by header name or 0-based position.
+        score_range: the declared range of the score column, scaled to 0..1 (``(0, 5)`` for STS-B).
+        loss: ``auto`` or one of ``cosine``, ``cosent``, ``angle``, ``contrastive``, ``online_contrastive``, ``mnrl``.
+        encoder: ``transformer`` (the base model itself) or ``lstm`` (a BiLSTM over the base's token embeddings).
+        base_model: the model to start from; the bundled all-MiniLM-L6-v2 when None.
+        epochs, batch_size, learning_rate, warmup_ratio, weight_decay: the optimisation; the learning rate
+            defaults to 2e-5 for the transformer and 1e-3 for the LSTM.
+        seed: makes runs repeatable.
+        eval_steps: evaluate (and checkpoint) every this many steps; once per epoch when None.
+        early_stopping_patience: stop after this many evaluations without a better dev figure.
+        resume: continue from the last checkpoint of a killed run with the same ``output_dir``.
+        overwrite: replace a model already in ``output_dir``.
+        same_cutoff: for graded dev scores in 0..1, pairs at or above this count as "same meaning" when the
+            decision threshold is chosen.
+        threshold_objective: what the dev threshold maximises, ``accuracy`` or ``f1``.
+        max_train_rows: read at most this many training rows.
+        keep_checkpoints: keep ``OUTPUT_DIR.checkpoints/`` after a successful run.
+        show_progress: progress bars.
+    """
+
+    train: str | os.PathLike
+    output_dir: str | os.PathLike
+    dev: str | os.PathLike | None = None
+    columns: str | Sequence[str] | None = None
+    dev_columns: str | Sequence[str] | None = None
+    score_range: str | tuple[float, float] | None = None
+    loss: str = "auto"
+    encoder: Literal["transformer", "lstm"] = "transformer"
+    base_model: str | None = None
+    epochs: float = 4
+    batch_size: int = 16
+    learning_rate: float | None = None
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    seed: int = 42
+    eval_steps: int | None = None
+    early_stopping_patience: int | None = None
+    resume: bool = False
+    overwrite: bool = False
+    same_cutoff: float = 0.7
+    threshold_objective: Literal["accuracy", "f1"] = "accuracy"
+    max_train_rows: int | None = None
+    keep_checkpoints: bool = False
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
+        if self.encoder not in ("transformer", "lstm"):
+            raise ConfigError(f"encoder must be 'transformer' or 'lstm', not {self.encoder!r}")
+        if not self.epochs > 0:
+            raise ConfigError(f"epochs must be > 0, not {self.epochs}")
+        if self.batch_size < 1 or (self.loss == "mnrl" and self.batch_size < 2):
+            raise ConfigError(f"batch_size must be >= 1 (>= 2 for mnrl), not {self.batch_size}")
+        if self.learning_rate is None:
+            self.learning_rate = DEFAULT_LR[self.encoder]
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be > 0, not {self.learning_rate}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"warmup_ratio must be in [0, 1), not {self.warmup_ratio}")
+        if self.eval_steps is not None and self.eval_steps < 1:
+            raise ConfigError(f"eval_steps must be >= 1, not {self.eval_steps}")
+        if self.early_stopping_patience is not None and (self.early_stopping_patience < 1 or self.dev is None):
+            raise ConfigError("early_stopping_patience must be >= 1 and needs dev data")
+        if not 0 < self.same_cutoff <= 1:
+            raise ConfigError(f"same_cutoff must be in (0, 1], not {self.same_cutoff}")
+        if self.threshold_objective not in ("accuracy", "f1"):
+            raise ConfigError(f"threshold_objective must be 'accuracy' or 'f1', not {self.threshold_objective!r}")
+        self.columns = parse_columns(self.columns)
+        self.dev_columns = parse_columns(self.dev_columns) or self.columns
+        self.score_range = parse_score_range(self.score_range)
+        out = Path(self.output_dir).expanduser()
+        if out.exists() and not out.is_dir():
+            raise OutputExistsError(f"{out}: exists and is not a folder")
+        if out.is_dir() and any(out.iterdir()) and not (self.overwrite or self.resume):
+            what = "a model" if is_model_folder(out) else "files"
+            raise OutputExistsError(f"{out}: already holds {what}; pass --overwrite to replace it")
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        out = Path(self.output_dir).expanduser().resolve()
+        return out.parent / f"{out.name}.checkpoints"
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    model: SiameseModel
+    output_dir: Path
+    loss: str
+    loss_reason: str
+    dev_metrics: dict[str, float] | None
+    dev_before: dict[str, float] | None
+    wall_time_s: float
+
+
+def _evaluator(dev: PairData, cutoff: float):
+    from sentence_transformers.sentence_transformer import evaluation
+
+    if dev.kind == "none":
+        return None, None
+    if dev.kind == "score":
+        ev = evaluation.EmbeddingSimilarityEvaluator(
+            dev.sentence1, dev.sentence2, dev.labels, name="dev", similarity_fn_names=["cosine"], write_csv=False
+        )
+        return ev, "eval_dev_spearman_cosine"
+    labels = [int(x) for x in dev.labels or []]
+    ev = evaluation.BinaryClassificationEvaluator(
+        dev.sentence1, dev.sentence2, labels, name="dev", similarity_fn_names=["cosine"], write_csv=False
+    )
+    return ev, "eval_dev_cosine_ap"
+
+
+def _train_dataset(data: PairData, loss: str, cutoff: float):
+    if loss != "mnrl" or data.kind == "none":
+        return data.to_dataset()
+    keep = [i for i, y in enumerate(data.labels or []) if y >= cutoff]
+    logger.info("mnrl: training on the %d of %d pairs labelled as positives", len(keep), len(data))
+    return data.select(keep).to_dataset().remove_columns(["score" if data.kind == "score" else "label"])
+
+
+def _last_checkpoint(folder: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
+    """Fine-tune a Siamese model on sentence pairs and save it with its dev threshold.
+
+    Pass a :class:`TrainConfig` or its fields as keywords.
+
+    Example:
+        >>> import sentsim  # doctest: +SKIP
+        >>> sentsim.train(train="pairs.csv", dev="dev.csv", loss="auto", output_dir="runs/my-model")  # doctest: +SKIP
+    """
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.training_args import BatchSamplers
+    from transformers import EarlyStoppingCallback
+
+    cfg = config if config is not None else TrainConfig(**kwargs)
+    started = time.perf_counter()
+
+    # 1. Data
+    train_data = read_pairs(cfg.train, cfg.columns, cfg.score_range, max_rows=cfg.max_train_rows)
+    dev_data = read_pairs(cfg.dev, cfg.dev_columns, cfg.score_range) if cfg.dev is not None else None
+    loss_name, reason = choose_loss(cfg.loss, train_data)
+    logger.info("loss: %s (%s)", loss_name, reason)
+
+    # 2. Model and the dev figures it starts from
+    model = new_model(cfg.encoder, cfg.base_model)
+    dev_before = dev_figures(model, dev_data, cfg.same_cutoff) if dev_data is not None else None
+    if dev_before:
+        logger.info("dev before training: %s", dev_before)
+
+    # 3. Trainer
+    evaluator, best_key = _evaluator(dev_data, cfg.same_cutoff) if dev_data is not None else (None, None)
+    per_steps = cfg.eval_steps is not None
+    strategy = "steps" if per_steps else "epoch"
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(cfg.checkpoint_dir),
+        num_train_epochs=cfg.epochs,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_ratio,
+        dataloader_pin_memory=False,
+        weight_decay=cfg.weight_decay,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        eval_strategy=strategy if evaluator is not None else "no",
+        save_strategy=strategy,
+        eval_steps=cfg.eval_steps,
+        save_steps=cfg.eval_steps if per_steps else 500,
+        save_total_limit=2,
+        load_best_model_at_end=evaluator is not None,
+        metric_for_best_model=best_key,
+        greater_is_better=True,
+        logging_steps=max(1, cfg.eval_steps or 50),
+        report_to="none",
+        disable_tqdm=not cfg.show_progress,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if loss_name == "mnrl" else BatchSamplers.BATCH_SAMPLER,
+        ddp_backend="gloo" if os.environ.get("WORLD_SIZE") else None,
+        dataloader_num_workers=0,
+    )
+    callbacks = [EarlyStoppingCallback(cfg.early_stopping_patience)] if cfg.early_stopping_patience else []
+    trainer = SentenceTransformerTrainer(
+        model=model.encoder,
+        args=args,
+        train_dataset=_train_dataset(train_data, loss_name, cfg.same_cutoff),
+        loss=build_loss(loss_name, model.encoder),
+        evaluator=evaluator,
+        callbacks=callbacks,
+    )
+    resume_from = _last_checkpoint(cfg.checkpoint_dir) if cfg.resume else None
+    if cfg.resume and resume_from is None:
+        logger.warning("--resume: no checkpoint in %s, starting from the beginning", cfg.checkpoint_dir)
+    elif resume_from:
+        logger.info("resuming from %s", resume_from)
+    trainer.train(resume_from_checkpoint=resume_from)
+
+    # 4. Threshold and figures on dev, then save (the main process only, under torchrun)
+    wall = time.perf_counter() - started
+    dev_after = None
+    if dev_data is not None:
+        dev_after = dev_figures(model, dev_data, cfg.same_cutoff)
+        model.config.thresholds = choose_thresholds(model, dev_data, cfg.same_cutoff, cfg.threshold_objective)
+        model.config.threshold_source = (
+            f"dev file {cfg.dev}, best {cfg.threshold_objective}"
+            + (f", gold >= {cfg.same_cutoff} as same meaning" if dev_data.kind == "score" else "")
+        )
+        logger.info("dev after training: %s; thresholds %s", dev_after, model.config.thresholds)
+    model.config.dev_metrics = dev_after
+    model.config.training = {
+        "loss": loss_name,
+        "loss_reason": reason,
+        "train_file": str(cfg.train),
+        "train_pairs": len(train_data),
+        "train_label_kind": train_data.kind,
+        "dev_file": str(cfg.dev) if cfg.dev is not None else None,
+        "dev_before": dev_before,
+        "wall_time_s": round(wall, 1),
+        "global_steps": trainer.state.global_step,
+        "settings": {k: v for k, v in asdict(cfg).items() if k not in ("train", "dev", "output_dir")},
+    }
+    out = Path(cfg.output_dir).expanduser().resolve()
+    if trainer.is_world_process_zero():
+        model.save(out, overwrite=True)
+        if not cfg.keep_checkpoints:
+            shutil.rmtree(cfg.checkpoint_dir, ignore_errors=True)
+    return TrainResult(model, out, loss_name, reason, dev_after, dev_before, wall)
