@@ -169,6 +169,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         show_progress=not (args.no_progress or args.quiet),
     )
     result = train(cfg)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, the main process reports
+        return 0
     print(f"saved {result.output_dir}")
     print(f"loss: {result.loss} ({result.loss_reason})")
     if result.dev_metrics is not None:

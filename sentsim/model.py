@@ -41,6 +41,16 @@ def is_model_folder(path: Path) -> bool:
     return (path / "modules.json").is_file() or (path / CONFIG_NAME).is_file()
 
 
+def _accept_preprocess_kwargs(encoder: Any) -> None:
+    """sentence-transformers 6.2's WordEmbeddings passes keywords such as ``task`` to its tokenizer wrapper, whose
+    ``tokenize`` takes none, so training an LSTM model fails in the trainer's set-up. Drop the keywords."""
+    for module in encoder if hasattr(encoder, "__iter__") else ():
+        wrapper = getattr(module, "tokenizer", None)
+        if type(module).__name__ == "WordEmbeddings" and hasattr(wrapper, "tokenizer"):
+            inner = wrapper.tokenizer
+            wrapper.tokenize = lambda text, _t=inner, **_kw: _t(text)["input_ids"]
+
+
 def _as_list(texts: str | Sequence[str], name: str) -> list[str]:
     if isinstance(texts, str):
         return [texts]
@@ -70,6 +80,7 @@ class SiameseModel:
     """
 
     def __init__(self, encoder: Any, config: ModelConfig | None = None) -> None:
+        _accept_preprocess_kwargs(encoder)
         self.encoder = encoder
         self.config = config if config is not None else ModelConfig()
         self._warned_lengths: set[int] = set()

@@ -14,7 +14,7 @@ __all__ = ["dev_scores", "dev_figures", "choose_thresholds", "same_labels"]
 
 def dev_scores(model: SiameseModel, data: PairData) -> dict[str, np.ndarray]:
     """Similarity of every dev pair under every metric, from one encoding pass."""
-    emb = model.encode(data.sentence1 + data.sentence2, batch_size=64)
+    emb = model.encode(data.sentence1 + data.sentence2, batch_size=64, show_progress_bar=False)
     left, right = emb[: len(data)], emb[len(data) :]
     return {metric: pairwise(left, right, metric) for metric in METRICS}
 
