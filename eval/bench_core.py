@@ -90,8 +90,11 @@ def main() -> None:
     print("\n| model | STS-B test Spearman x100 | dev | train wall s | sentences/s |")
     print("| --- | --- | --- | --- | --- |")
     for r in rows:
-        rate = f"{r['sentences_per_s']} ({r['speed_ratio']}x the transformer's {r['transformer_sentences_per_s']})" if "sentences_per_s" in r else ""
-        print(f"| {r['model']} | {r['test_spearman']} | {r.get('dev_spearman', '')} | {r.get('train_wall_s', '')} | {rate} |")
+        rate = ""
+        if "sentences_per_s" in r:
+            rate = f"{r['sentences_per_s']} ({r['speed_ratio']}x the transformer's {r['transformer_sentences_per_s']})"
+        cells = [r["model"], r["test_spearman"], r.get("dev_spearman", ""), r.get("train_wall_s", ""), rate]
+        print("| " + " | ".join(str(c) for c in cells) + " |")
 
 
 if __name__ == "__main__":

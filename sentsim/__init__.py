@@ -17,7 +17,6 @@ from sentsim.errors import ConfigError, DataError, ModelError, OutputExistsError
 from sentsim.model import SiameseModel, Verdict
 
 
-
 def train(config=None, **kwargs):
     """Fine-tune a Siamese model on sentence pairs; see :func:`sentsim.training.train` and
     :class:`sentsim.training.TrainConfig` for the settings.

@@ -36,7 +36,7 @@ def _open_sentence_transformer(location: str, is_local: bool, device: str | None
         )
     except ModelError:
         raise
-    except (OSError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # transformers, safetensors and hub errors share no base class
         where = "folder" if is_local else "hub id (offline, or no such model?)"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise ModelError(f"{location}: could not load this model {where}: {first}") from None

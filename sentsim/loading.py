@@ -104,6 +104,8 @@ def check_model_folder(folder: str | os.PathLike) -> None:
         short = type_name.rsplit(".", 1)[-1]
         module_dir = root / str(entry.get("path", ""))
         if not module_dir.is_dir():
+            if short not in _REQUIRED_FILES and short not in _NEEDS_WEIGHTS:
+                continue  # e.g. Normalize: no files, and standard models ship no folder for it
             raise ModelError(f"{module_dir}: module folder for {short} is missing")
         for name in _REQUIRED_FILES.get(short, ()):
             if not (module_dir / name).is_file():

@@ -110,13 +110,9 @@ class SiameseModel:
     # ------------------------------------------------------------------ encoding
     def _count_truncated(self, texts: list[str]) -> int:
         limit = self.max_seq_length
-        # A token covers at least one character, so only texts longer than the limit in characters can be cut.
-        long_texts = [t for t in texts if len(t) > limit - 2]
-        if not long_texts:
-            return 0
         tokenizer = self.encoder.tokenizer
         tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # WordEmbeddings wraps the HF tokenizer
-        lengths = tokenizer(long_texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        lengths = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         return sum(len(ids) > limit for ids in lengths)
 
     @overload

@@ -246,9 +246,8 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
     if dev_data is not None:
         dev_after = dev_figures(model, dev_data, cfg.same_cutoff)
         model.config.thresholds = choose_thresholds(model, dev_data, cfg.same_cutoff, cfg.threshold_objective)
-        model.config.threshold_source = (
-            f"dev file {cfg.dev}, best {cfg.threshold_objective}"
-            + (f", gold >= {cfg.same_cutoff} as same meaning" if dev_data.kind == "score" else "")
+        model.config.threshold_source = f"dev file {cfg.dev}, best {cfg.threshold_objective}" + (
+            f", gold >= {cfg.same_cutoff} as same meaning" if dev_data.kind == "score" else ""
         )
         logger.info("dev after training: %s; thresholds %s", dev_after, model.config.thresholds)
     model.config.dev_metrics = dev_after

@@ -94,7 +94,9 @@ TRAIN_BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "content", "extra", "needles"), TRAIN_BAD_INPUTS, ids=[t[0] for t in TRAIN_BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("name", "content", "extra", "needles"), TRAIN_BAD_INPUTS, ids=[t[0] for t in TRAIN_BAD_INPUTS]
+)
 def test_train_bad_data(tmp_path, capsys, name, content, extra, needles):
     path = tmp_path / name
     if content is not None:
@@ -128,7 +130,9 @@ def test_train_bad_base_model_folder(tmp_path, capsys, tiny_model_dir, damage):
         (base / "1_Pooling" / "config.json").unlink()
         needles = ["1_Pooling", "config.json"]
     pairs = write_pairs(tmp_path / "p.csv", 8)
-    code, _, err = run(capsys, "train", "--train", str(pairs), "--base-model", str(base), "--output-dir", str(tmp_path / "o"))
+    code, _, err = run(
+        capsys, "train", "--train", str(pairs), "--base-model", str(base), "--output-dir", str(tmp_path / "o")
+    )
     assert_one_line_error(code, err, str(base), *needles)
 
 
