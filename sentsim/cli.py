@@ -243,6 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sentsim: interrupted", file=sys.stderr)
         return 130
+    finally:
+        # main() may run inside another program (tests, notebooks): leave no handler on a stream it may close.
+        logger.handlers.clear()
+        logger.propagate = True
 
 
 if __name__ == "__main__":

@@ -180,18 +180,20 @@ def test_resume_after_a_kill(tmp_path, tiny_model_dir):
 
 @pytest.mark.slow
 def test_fine_tune_on_stsb_slice_raises_dev_spearman(tmp_path):
-    """A real fine-tune of the bundled model on 2,000 STS-B train pairs beats its zero-shot dev Spearman."""
+    """A real fine-tune of the bundled model on STS-B train (one epoch) beats its zero-shot dev Spearman.
+
+    The whole train split: its first rows are all from one genre (captions), and 2,000 of them alone lowered dev
+    Spearman from 86.7 to 85.5 in an earlier run."""
     result = train(
         train=data_path("stsb", "train.csv"),
         dev=data_path("stsb", "dev.csv"),
         score_range=(0, 5),
         output_dir=tmp_path / "stsb",
         epochs=1,
-        max_train_rows=2000,
         show_progress=False,
     )
     assert result.dev_metrics["spearman"] > result.dev_before["spearman"]
-    assert sentsim.load(tmp_path / "stsb").config.training["train_pairs"] == 2000
+    assert sentsim.load(tmp_path / "stsb").config.training["train_pairs"] == 5749
 
 
 def _bag_of_embeddings_spearman(pairs: PairData) -> float:
