@@ -179,6 +179,11 @@ def test_resume_after_a_kill(tmp_path, tiny_model_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="open defect (issue 2): one epoch of CoSENT at lr 2e-5 on all of STS-B train lowered dev Spearman "
+    "86.72 -> 85.19 on 2026-11-28; the default recipe must be fixed before this can pass",
+)
 def test_fine_tune_on_stsb_slice_raises_dev_spearman(tmp_path):
     """A real fine-tune of the bundled model on STS-B train (one epoch) beats its zero-shot dev Spearman.
 
