@@ -1,9 +1,12 @@
 """Choosing and building the training loss.
 
-``auto`` picks from the data: graded scores -> CoSENT (a score loss that ranks pairs, reported to beat plain
-cosine-MSE), 0/1 labels -> online contrastive (hard positives and negatives of each batch), no label ->
-multiple-negatives ranking (every other pair in the batch is a negative). The losses themselves are
+``auto`` picks from the data: graded scores -> cosine similarity loss (cosine similarity regressed on the score,
+sentence-transformers' STS recipe), 0/1 labels -> online contrastive (hard positives and negatives of each batch),
+no label -> multiple-negatives ranking (every other pair in the batch is a negative). The losses themselves are
 sentence-transformers' own.
+
+Why cosine and not CoSENT for scores: one epoch on all of STS-B train from the bundled model at lr 2e-5, batch 16,
+took dev Spearman from 86.72 to 89.32 with the cosine loss and down to 85.19 with CoSENT (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def choose_loss(requested: str, data: PairData) -> tuple[str, str]:
         check_loss_data(requested, data)
         return requested, f"{requested} was asked for"
     if data.kind == "score":
-        return "cosent", f"auto: column {data.label_column!r} holds graded scores, so a score loss (CoSENT)"
+        return "cosine", f"auto: column {data.label_column!r} holds graded scores, so a score loss (cosine similarity)"
     if data.kind == "binary":
         return (
             "online_contrastive",

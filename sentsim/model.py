@@ -51,6 +51,9 @@ def _accept_preprocess_kwargs(encoder: Any) -> None:
             wrapper.tokenize = lambda text, _t=inner, **_kw: _t(text)["input_ids"]
 
 
+_SPECIAL_MARGIN = 8  # more than any tokenizer adds in special tokens (BERT: 2)
+
+
 def _as_list(texts: str | Sequence[str], name: str) -> list[str]:
     if isinstance(texts, str):
         return [texts]
@@ -109,10 +112,18 @@ class SiameseModel:
 
     # ------------------------------------------------------------------ encoding
     def _count_truncated(self, texts: list[str]) -> int:
+        """How many of ``texts`` exceed the encoder's token limit.
+
+        Only texts that could exceed it are tokenized: word-piece, sentence-piece and byte-level BPE tokenizers
+        all make at most one token per UTF-8 byte, plus a few special tokens, so a text of at most
+        ``limit - _SPECIAL_MARGIN`` bytes cannot be truncated. Typical sentences cost nothing here."""
         limit = self.max_seq_length
+        long = [t for t in texts if len(t.encode("utf-8")) > limit - _SPECIAL_MARGIN]
+        if not long:
+            return 0
         tokenizer = self.encoder.tokenizer
         tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # WordEmbeddings wraps the HF tokenizer
-        lengths = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        lengths = tokenizer(long, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         return sum(len(ids) > limit for ids in lengths)
 
     @overload

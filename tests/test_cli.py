@@ -149,10 +149,10 @@ def test_train_then_info(tmp_path, capsys, tiny_model_dir):
         capsys, "-q", "train", "--train", str(pairs), "--dev", str(dev), "--output-dir", str(out),
         "--base-model", str(tiny_model_dir), "--epochs", "1", "--batch-size", "8", "--lr", "1e-3",
     )  # fmt: skip
-    assert code == 0 and "loss: cosent" in stdout and "dev after" in stdout
+    assert code == 0 and "loss: cosine" in stdout and "dev after" in stdout
     code, stdout, _ = run(capsys, "info", str(out))
     assert code == 0
-    assert "loss:         cosent: auto" in stdout and "graded scores" in stdout
+    assert "loss:         cosine: auto" in stdout and "graded scores" in stdout
     assert '"cosine":' in stdout and "d.csv" in stdout
     code, stdout, _ = run(capsys, "info", str(out), "--json")
     assert json.loads(stdout)["training"]["train_pairs"] == 32

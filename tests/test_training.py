@@ -62,7 +62,7 @@ def _fast(tmp_path: Path, tiny: Path, **kw) -> TrainConfig:
 
 def test_choose_loss_auto_from_labels():
     base = dict(sentence1=["a"] * 2, sentence2=["b"] * 2, source="f.csv", rows=[2, 3], label_column="y")
-    assert choose_loss("auto", PairData(labels=[0.2, 0.9], kind="score", **base))[0] == "cosent"
+    assert choose_loss("auto", PairData(labels=[0.2, 0.9], kind="score", **base))[0] == "cosine"
     assert choose_loss("auto", PairData(labels=[0.0, 1.0], kind="binary", **base))[0] == "online_contrastive"
     name, reason = choose_loss("auto", PairData(labels=None, kind="none", **{**base, "label_column": None}))
     assert name == "mnrl" and "no label" in reason
@@ -81,8 +81,10 @@ def test_contrastive_loss_rejects_graded_labels_naming_the_row():
 def test_train_saves_model_record_and_dev_threshold(tmp_path, tiny_model_dir):
     dev = write_pairs(tmp_path / "dev.csv", 24, seed=1)
     pairs = write_pairs(tmp_path / "train.csv", 96)
-    result = train(_fast(tmp_path, tiny_model_dir, dev=dev, epochs=4, train=pairs))
-    assert result.loss == "cosent" and "graded scores" in result.loss_reason
+    # CoSENT: the tiny random model learns this synthetic ranking task quickly with it (auto's choice, the cosine
+    # loss, is checked on real data by the slow STS-B test, where it beats CoSENT).
+    result = train(_fast(tmp_path, tiny_model_dir, dev=dev, epochs=4, train=pairs, loss="cosent"))
+    assert result.loss == "cosent" and result.loss_reason == "cosent was asked for"
     model = sentsim.load(tmp_path / "out")
     record = json.loads((tmp_path / "out" / "sentsim_config.json").read_text())
     assert record["training"]["loss"] == "cosent"
@@ -179,16 +181,9 @@ def test_resume_after_a_kill(tmp_path, tiny_model_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="open defect (issue 2): one epoch of CoSENT at lr 2e-5 on all of STS-B train lowered dev Spearman "
-    "86.72 -> 85.19 on 2026-11-28; the default recipe must be fixed before this can pass",
-)
-def test_fine_tune_on_stsb_slice_raises_dev_spearman(tmp_path):
-    """A real fine-tune of the bundled model on STS-B train (one epoch) beats its zero-shot dev Spearman.
-
-    The whole train split: its first rows are all from one genre (captions), and 2,000 of them alone lowered dev
-    Spearman from 86.7 to 85.5 in an earlier run."""
+def test_fine_tune_on_stsb_raises_dev_spearman(tmp_path):
+    """A real fine-tune of the bundled model on STS-B train (one epoch, default loss) beats its zero-shot dev
+    Spearman by a clear margin (measured: 86.72 -> 89.32; CoSENT instead lowered it to 85.19)."""
     result = train(
         train=data_path("stsb", "train.csv"),
         dev=data_path("stsb", "dev.csv"),
@@ -197,8 +192,11 @@ def test_fine_tune_on_stsb_slice_raises_dev_spearman(tmp_path):
         epochs=1,
         show_progress=False,
     )
-    assert result.dev_metrics["spearman"] > result.dev_before["spearman"]
-    assert sentsim.load(tmp_path / "stsb").config.training["train_pairs"] == 5749
+    assert result.loss == "cosine"
+    assert result.dev_metrics["spearman"] > result.dev_before["spearman"] + 1.0, (result.dev_before, result.dev_metrics)
+    reloaded = sentsim.load(tmp_path / "stsb")
+    assert reloaded.config.training["train_pairs"] == 5749
+    assert reloaded.config.dev_metrics == result.dev_metrics
 
 
 def _bag_of_embeddings_spearman(pairs: PairData) -> float:
