@@ -13,13 +13,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sentsim.errors import DataError, OutputExistsError, SentsimError
+from sentsim.errors import ConfigError, DataError, OutputExistsError, SentsimError
 from sentsim.losses import LOSSES
 from sentsim.similarity import METRICS
 
 logger = logging.getLogger("sentsim")
 
 MAX_ENCODE_LINES = 10_000_000
+EVAL_TASKS = ("sts", "pairs", "faq")  # sentsim.harness.TASKS, without importing the harness for --help
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
@@ -72,6 +73,34 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
     p.add_argument("--keep-checkpoints", action="store_true")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a model: sts, pairs or faq",
+        description="Evaluate a model on a test set and write a report folder: metrics.json, report.md, a PNG plot "
+        "and errors.csv (the failed items). Thresholds are chosen on --dev, never on the test data. Data: a file, a "
+        "path under ../shared/data, or a datasets id ID[@CONFIG][:SPLIT]; by default the task's public test set.",
+    )
+    p.add_argument("--task", required=True, choices=EVAL_TASKS)
+    _add_model(p)
+    p.add_argument("--data", default=None, help="sts, pairs: test pairs (default: STS-B test, MSRP test)")
+    p.add_argument("--dev", default=None, help="pairs: dev pairs; faq: dev queries; they choose the threshold")
+    p.add_argument("--faq", default=None, help="faq: FAQ rows (question, answer) (default: BANKING77 train)")
+    p.add_argument("--queries", default=None, help="faq: test queries (query, expected answer; empty: out of scope)")
+    p.add_argument("--columns", default=None, help="columns of --data/--queries (and --dev), names or 0-based")
+    p.add_argument("--dev-columns", default=None, help="columns of the dev file, when they differ")
+    p.add_argument("--faq-columns", default=None, help="question,answer columns of --faq, e.g. text,category")
+    p.add_argument("--score-range", default=None, help="declared score range, e.g. 0,5 for STS-B")
+    p.add_argument("--metric", choices=METRICS, default=None, help="pairs, faq: similarity metric (default: model's)")
+    p.add_argument("--threshold", default=None, help="pairs, faq: a fixed threshold, or 'model', instead of --dev")
+    p.add_argument("--objective", choices=("accuracy", "f1"), default="accuracy", help="pairs: what --dev maximises")
+    p.add_argument("--same-cutoff", type=float, default=0.7, help="pairs: graded score (0..1) counted as same")
+    p.add_argument("--ks", default="1,5,10", help="faq: cut-offs of recall@k; MRR is cut at the largest")
+    p.add_argument("--max-rows", type=int, default=None, help="evaluate only the first test rows")
+    p.add_argument("--report", default=None, help="report folder (default: runs/eval-TASK-DATE-TIME)")
+    p.add_argument("--overwrite", action="store_true", help="replace a report folder that holds files")
+    p.add_argument("--no-plots", action="store_true", help="write no PNG plot")
+    p.add_argument("--json", action="store_true", help="print metrics.json instead of the table")
 
     p = sub.add_parser("info", help="describe a model", description="What a model is and how it was trained.")
     p.add_argument("model", nargs="?", default=None, help="model folder (default: the bundled model)")
@@ -212,7 +241,53 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"score": _cmd_score, "encode": _cmd_encode, "train": _cmd_train, "info": _cmd_info}
+_EVAL_OPTIONS = {  # flag -> the tasks it applies to
+    "data": ("sts", "pairs"),
+    "dev": ("pairs", "faq"),
+    "faq": ("faq",),
+    "queries": ("faq",),
+    "faq_columns": ("faq",),
+    "dev_columns": ("pairs", "faq"),
+    "score_range": ("sts", "pairs"),
+    "metric": ("pairs", "faq"),
+    "threshold": ("pairs", "faq"),
+}
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import time
+
+    from sentsim.harness import evaluate
+    from sentsim.reports import markdown_report, write_report
+
+    for name, tasks in _EVAL_OPTIONS.items():
+        if getattr(args, name) is not None and args.task not in tasks:
+            raise ConfigError(f"--{name.replace('_', '-')} is for --task {' or '.join(tasks)}, not {args.task}")
+    common = {"max_rows": args.max_rows, "columns": args.columns}
+    if args.task == "sts":
+        kwargs = dict(data=args.data, score_range=args.score_range)
+    elif args.task == "pairs":
+        kwargs = dict(test=args.data, dev=args.dev, dev_columns=args.dev_columns, score_range=args.score_range,
+                      threshold=args.threshold, metric=args.metric, objective=args.objective,
+                      same_cutoff=args.same_cutoff)  # fmt: skip
+    else:
+        kwargs = dict(faq=args.faq, queries=args.queries, dev=args.dev, threshold=args.threshold, ks=args.ks,
+                      faq_columns=args.faq_columns, dev_columns=args.dev_columns, metric=args.metric,
+                      show_progress=False if args.quiet else None)  # fmt: skip
+    folder = Path(args.report or f"runs/eval-{args.task}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())) and not args.overwrite:
+        raise OutputExistsError(f"{folder}: already holds files; pass --overwrite to replace them")
+    result = evaluate(args.task, args.model, **common, **kwargs)
+    folder = write_report(result, folder, overwrite=args.overwrite, plots=not args.no_plots)
+    if args.json:
+        print((folder / "metrics.json").read_text(encoding="utf-8"), end="")
+    else:
+        print(markdown_report(result, worst=0).rstrip())
+        print(f"\nreport: {folder} (errors.csv: {len(result.errors)} items, worst first)")
+    return 0
+
+
+COMMANDS = {"score": _cmd_score, "encode": _cmd_encode, "train": _cmd_train, "eval": _cmd_eval, "info": _cmd_info}
 
 
 def _setup_logging(quiet: bool) -> None:
