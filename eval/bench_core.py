@@ -75,7 +75,7 @@ def main() -> None:
         lstm_rate, tf_rate = speed(result.model, sentences), speed(bundled, sentences)
         rows.append(
             {
-                "model": "sentsim train --encoder lstm (1 epoch, batch 32, lr 1e-3)",
+                "model": f"sentsim train --encoder lstm ({result.loss}, 1 epoch, batch 32, lr 1e-3)",
                 "test_spearman": test_spearman(result.model, test),
                 "train_wall_s": round(result.wall_time_s),
                 "dev_spearman": result.dev_metrics["spearman"],

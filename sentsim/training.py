@@ -185,7 +185,7 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
     # 1. Data
     train_data = read_pairs(cfg.train, cfg.columns, cfg.score_range, max_rows=cfg.max_train_rows)
     dev_data = read_pairs(cfg.dev, cfg.dev_columns, cfg.score_range) if cfg.dev is not None else None
-    loss_name, reason = choose_loss(cfg.loss, train_data)
+    loss_name, reason = choose_loss(cfg.loss, train_data, cfg.encoder)
     logger.info("loss: %s (%s)", loss_name, reason)
 
     # 2. Model and the dev figures it starts from

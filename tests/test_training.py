@@ -63,6 +63,8 @@ def _fast(tmp_path: Path, tiny: Path, **kw) -> TrainConfig:
 def test_choose_loss_auto_from_labels():
     base = dict(sentence1=["a"] * 2, sentence2=["b"] * 2, source="f.csv", rows=[2, 3], label_column="y")
     assert choose_loss("auto", PairData(labels=[0.2, 0.9], kind="score", **base))[0] == "cosine"
+    name, reason = choose_loss("auto", PairData(labels=[0.2, 0.9], kind="score", **base), encoder="lstm")
+    assert name == "cosent" and "LSTM" in reason
     assert choose_loss("auto", PairData(labels=[0.0, 1.0], kind="binary", **base))[0] == "online_contrastive"
     name, reason = choose_loss("auto", PairData(labels=None, kind="none", **{**base, "label_column": None}))
     assert name == "mnrl" and "no label" in reason
@@ -228,5 +230,6 @@ def test_lstm_trains_and_beats_bag_of_embeddings(tmp_path):
         batch_size=32,
         show_progress=False,
     )
+    assert result.loss == "cosent"
     assert result.dev_metrics["spearman"] > baseline + 2, (result.dev_metrics, baseline)
     assert sentsim.load(tmp_path / "lstm").config.encoder == "lstm"
