@@ -32,7 +32,7 @@ import pyarrow.parquet
 
 from sentsim.errors import DataError
 
-__all__ = ["LabelKind", "PairData", "read_pairs", "parse_columns", "parse_score_range"]
+__all__ = ["LabelKind", "PairData", "read_pairs", "open_table", "parse_columns", "parse_score_range"]
 
 logger = logging.getLogger(__name__)
 
@@ -255,6 +255,19 @@ def _resolve(source: str, names: list[str], has_header: bool, spec: list[str] | 
     return positions
 
 
+def open_table(path: str | os.PathLike, max_rows: int | None = None) -> tuple[str, Path, str]:
+    """Check that ``path`` is a readable table file: ``(source name, path, format)``, or a one-line DataError."""
+    source, file = os.fspath(path), Path(path)
+    if not file.is_file():
+        raise _fail(source, "is a directory, not a file" if file.is_dir() else "file not found")
+    fmt = _FORMATS.get(file.suffix.lower().lstrip("."))
+    if fmt is None:
+        raise _fail(source, f"unknown file type {file.suffix!r}; expected .{', .'.join(_FORMATS)}")
+    if max_rows is not None and max_rows < 1:
+        raise _fail(source, f"max_rows must be at least 1, got {max_rows}")
+    return source, file, fmt
+
+
 def read_pairs(
     path: str | os.PathLike,
     columns: str | Sequence[str] | None = None,
@@ -284,15 +297,8 @@ def read_pairs(
         >>> (d.sentence1, d.kind, d.label_column)
         (['Hi "u'], 'binary', 'Quality')
     """
-    source, file = os.fspath(path), Path(path)
-    if not file.is_file():
-        raise _fail(source, "is a directory, not a file" if file.is_dir() else "file not found")
-    fmt = _FORMATS.get(file.suffix.lower().lstrip("."))
-    if fmt is None:
-        raise _fail(source, f"unknown file type {file.suffix!r}; expected .{', .'.join(_FORMATS)}")
+    source, file, fmt = open_table(path, max_rows)
     spec, limits = parse_columns(columns), parse_score_range(score_range)
-    if max_rows is not None and max_rows < 1:
-        raise _fail(source, f"max_rows must be at least 1, got {max_rows}")
     if fmt in ("json", "parquet"):
         names, records = (_read_parquet if fmt == "parquet" else _read_json)(source, file)
         has_header = True

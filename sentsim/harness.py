@@ -47,6 +47,7 @@ from sentsim.data import (
     _read_json,
     _read_parquet,
     _resolve,
+    open_table,
     parse_columns,
     parse_score_range,
     read_pairs,
@@ -228,15 +229,8 @@ def read_qa(
         >>> (d.answers, d.rows, d.columns, d.in_scope.tolist())
         (['card_arrival', ''], [2, 3], ('text', 'category'), [True, False])
     """
-    source, file = os.fspath(path), Path(path)
-    if not file.is_file():
-        raise _fail(source, "is a directory, not a file" if file.is_dir() else "file not found")
-    fmt = _FORMATS.get(file.suffix.lower().lstrip("."))
-    if fmt is None:
-        raise _fail(source, f"unknown file type {file.suffix!r}; expected .{', .'.join(_FORMATS)}")
+    source, file, fmt = open_table(path, max_rows)
     spec = parse_columns(columns)
-    if max_rows is not None and max_rows < 1:
-        raise _fail(source, f"max_rows must be at least 1, got {max_rows}")
     if spec is not None and len(spec) != 2:
         raise DataError(f"{source}: columns {','.join(spec)!r}: give 2 names, question,answer")
     if fmt in ("json", "parquet"):

@@ -18,6 +18,10 @@ import json
 import logging
 import os
 import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,7 @@ from sentsim.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["bundled_model_path", "check_model_folder", "resolve_model", "recover_interrupted_save"]
+__all__ = ["bundled_model_path", "check_model_folder", "resolve_model", "recover_interrupted_save", "atomic_folder"]
 
 ALLOWED_MODULE_PREFIXES = ("sentence_transformers.",)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -112,6 +116,29 @@ def check_model_folder(folder: str | os.PathLike) -> None:
                 raise ModelError(f"{module_dir}: {short} module is missing {name}")
         if short in _NEEDS_WEIGHTS:
             _check_weights(module_dir, f"the {short} module")
+
+
+@contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Write a folder atomically: yield an empty temporary folder beside ``target``; when the block ends without
+    error, rename it into place (moving an existing ``target`` aside first, then removing it). On any error,
+    or a kill, the temporary folder is dropped and ``target`` stays as it was (see :func:`recover_interrupted_save`
+    for a kill between the two renames)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    tmp, old = target.parent / f".{target.name}.tmp-{tag}", target.parent / f".{target.name}.old-{tag}"
+    try:
+        tmp.mkdir()
+        yield tmp
+        if target.exists():
+            os.rename(target, old)
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not target.exists():
+            os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def recover_interrupted_save(folder: Path) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +14,7 @@ import numpy as np
 from sentsim import similarity as sim
 from sentsim.config import CONFIG_NAME, ModelConfig
 from sentsim.errors import ConfigError, OutputExistsError
+from sentsim.loading import atomic_folder
 
 logger = logging.getLogger(__name__)
 
@@ -226,22 +225,9 @@ class SiameseModel:
             if any(target.iterdir()) and not overwrite:
                 what = "a model" if is_model_folder(target) else "files"
                 raise OutputExistsError(f"{target}: already holds {what}; pass overwrite=True (--overwrite)")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tag = uuid.uuid4().hex[:8]
-        tmp = target.parent / f".{target.name}.tmp-{tag}"
-        old = target.parent / f".{target.name}.old-{tag}"
-        try:
+        with atomic_folder(target) as tmp:
             self.encoder.save(str(tmp))
             self.config.save(tmp)
-            if target.exists():
-                os.rename(target, old)
-            os.rename(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if old.exists() and not target.exists():
-                os.rename(old, target)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
         logger.info("saved model to %s", target)
         return target
 

@@ -20,9 +20,7 @@ import csv
 import json
 import logging
 import os
-import shutil
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ import numpy as np
 from sentsim._version import __version__
 from sentsim.errors import OutputExistsError
 from sentsim.harness import TaskResult
+from sentsim.loading import atomic_folder
 
 __all__ = ["write_report", "markdown_report", "compare_table", "write_plots", "threshold_curves"]
 
@@ -241,11 +240,7 @@ def write_report(
     if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not overwrite)):
         what = "is not a folder" if not target.is_dir() else "already holds files; pass overwrite=True (--overwrite)"
         raise OutputExistsError(f"{target}: {what}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:8]
-    tmp, old = target.parent / f".{target.name}.tmp-{tag}", target.parent / f".{target.name}.old-{tag}"
-    try:
-        tmp.mkdir()
+    with atomic_folder(target) as tmp:
         names = write_plots(result, tmp) if plots else []
         _write_errors(result, tmp / "errors.csv", max_errors)
         (tmp / "report.md").write_text(markdown_report(result, names), encoding="utf-8")
@@ -256,14 +251,5 @@ def write_report(
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (tmp / "metrics.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        if target.exists():
-            os.rename(target, old)
-        os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not target.exists():
-            os.rename(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
     logger.info("wrote the %s report to %s", result.task, target)
     return target

@@ -442,7 +442,7 @@ _KILL_SCRIPT = textwrap.dedent(
     else:
         class CopyingEncoder:
             def save(self, path):
-                shutil.copytree(source, path)
+                shutil.copytree(source, path, dirs_exist_ok=True)
 
         model = sentsim.SiameseModel(CopyingEncoder())
         real_rename = os.rename
