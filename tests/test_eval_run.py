@@ -1,0 +1,68 @@
+"""The benchmark script eval/run.py, end to end in its short version, on the real data beside the project."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import data_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run_module():
+    spec = importlib.util.spec_from_file_location("eval_run", ROOT / "eval" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_run_rejects_unknown_task_and_missing_data(tmp_path, capsys):
+    run = _run_module()
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--tasks", "sts,nli", "--out", str(tmp_path)])
+    assert exc.value.code == 2 and "unknown task(s) nli" in capsys.readouterr().err
+    assert run.main(["--data", str(tmp_path / "absent"), "--out", str(tmp_path)]) == 2
+    assert "no such data folder" in capsys.readouterr().err
+
+
+def test_banking_pairs_hold_out_dev_and_mix_labels(tmp_path):
+    run = _run_module()
+    train, dev = run.banking_pairs(data_path("banking77", "train.csv"), tmp_path, seed=1, max_rows=400)
+    rows = list(csv.DictReader(train.open(encoding="utf-8")))
+    dev_rows = list(csv.DictReader(dev.open(encoding="utf-8")))
+    assert len(rows) == 360 and len(dev_rows) == 40
+    labels = [int(r["label"]) for r in rows]
+    assert 0.3 < sum(labels) / len(labels) < 0.7
+    assert not {r["sentence1"] for r in rows} & {r["sentence1"] for r in dev_rows}
+
+
+@pytest.mark.slow
+def test_run_quick_end_to_end(tmp_path):
+    run = _run_module()
+    data = data_path()
+    out = tmp_path / "run"
+    assert run.main(["--quick", "--data", str(data), "--out", str(out)]) == 0
+    result = json.loads((out / "results.json").read_text())
+    got = {(s["model"], s["trained_on"], s["task"], s["figure"]): s["mean"] for s in result["summary"]}
+    # Every model on every task it should be scored on, including sentsim's STS-B model on the other tasks.
+    for task, figure in (("sts", "spearman_cosine"), ("pairs", "accuracy"), ("faq", "top1_accuracy")):
+        assert ("zero-shot", "-", task, figure) in got
+        assert ("peer", task, task, figure) in got
+        assert ("sentsim", task, task, figure) in got
+        assert ("sentsim", "sts", task, figure) in got
+    # Sane ranges: a broken metric, swapped columns or shuffled labels land far outside them.
+    assert 75 < got[("zero-shot", "-", "sts", "spearman_cosine")] < 95
+    assert 75 < got[("sentsim", "sts", "sts", "spearman_cosine")] < 95
+    assert 60 < got[("zero-shot", "-", "pairs", "accuracy")] < 90
+    assert 75 < got[("zero-shot", "-", "faq", "top1_accuracy")] <= 100
+    assert 75 < got[("sentsim", "faq", "faq", "top1_accuracy")] <= 100
+    # One report folder per evaluation, each with its figures.
+    reports = sorted(p.name for p in (out / "reports").iterdir())
+    assert len(reports) == 3 + 2 * 3 + 2
+    assert json.loads((out / "reports" / "zero-shot-sts" / "metrics.json").read_text())["metrics"]["spearman_cosine"]
+    assert "| sts | spearman_cosine | zero-shot |" in (out / "results.md").read_text()
