@@ -161,9 +161,19 @@ def _train_dataset(data: PairData, loss: str, cutoff: float):
 
 
 def _last_checkpoint(folder: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest *complete* checkpoint in ``folder``.
 
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    The trainer writes a checkpoint folder in place and its ``trainer_state.json`` last, so a kill during a save
+    leaves a newest folder without it. That folder is removed (with a warning) and the one before is used."""
+    if not folder.is_dir():
+        return None
+    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    for path in sorted(found, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        if (path / "trainer_state.json").is_file():
+            return str(path)
+        logger.warning("%s: incomplete checkpoint (killed while saving), removed", path)
+        shutil.rmtree(path, ignore_errors=True)
+    return None
 
 
 def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -149,6 +150,26 @@ def test_bad_settings_give_one_line_errors(tmp_path, tiny_model_dir, settings, m
     with pytest.raises(ValueError, match=message) as info:
         _fast(tmp_path, tiny_model_dir, **settings)
     assert "\n" not in str(info.value)
+
+
+def test_resume_skips_a_checkpoint_killed_while_saving(tmp_path, caplog):
+    """A kill during a checkpoint save leaves a newest folder without trainer_state.json: resume uses the one
+    before it and removes the broken one."""
+    from sentsim.training import _last_checkpoint
+
+    folder = tmp_path / "out.checkpoints"
+    for step, complete in ((5, True), (10, True), (15, False)):
+        path = folder / f"checkpoint-{step}"
+        path.mkdir(parents=True)
+        (path / "model.safetensors").write_bytes(b"x")
+        if complete:
+            (path / "trainer_state.json").write_text("{}")
+    (folder / "checkpoint-notes").mkdir()
+    with caplog.at_level(logging.WARNING, logger="sentsim.training"):
+        assert _last_checkpoint(folder) == str(folder / "checkpoint-10")
+    assert not (folder / "checkpoint-15").exists()
+    assert "incomplete checkpoint" in caplog.text
+    assert _last_checkpoint(tmp_path / "absent") is None
 
 
 def test_resume_after_a_kill(tmp_path, tiny_model_dir):
