@@ -22,7 +22,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +32,7 @@ import pyarrow.parquet
 
 from sentsim.errors import DataError
 
-__all__ = ["LabelKind", "PairData", "read_pairs", "open_table", "parse_columns", "parse_score_range"]
+__all__ = ["LabelKind", "PairData", "read_pairs", "open_table", "read_records", "parse_columns", "parse_score_range"]
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +268,31 @@ def open_table(path: str | os.PathLike, max_rows: int | None = None) -> tuple[st
     return source, file, fmt
 
 
+def read_records(
+    source: str, file: Path, fmt: str, is_header: Callable[[list[str]], bool], max_rows: int | None = None
+) -> tuple[list[str], list[tuple[int, Any]], bool]:
+    """The rows of a table file: ``(column names, [(1-based row, values or record)], has_header)``.
+
+    CSV/TSV rows are lists of strings, checked to have as many fields as the first row; ``is_header(first row)``
+    says whether that row names the columns (else they are named ``"0"``, ``"1"``, ...). JSONL and Parquet rows
+    are dicts. A file with no data rows is a one-line DataError."""
+    if fmt in ("json", "parquet"):
+        names, records = (_read_parquet if fmt == "parquet" else _read_json)(source, file)
+        has_header = True
+    else:
+        cells = _read_delimited(source, _decode(source, file), fmt == "tsv")
+        has_header = bool(is_header(cells[0][1]))
+        names = cells[0][1] if has_header else [str(i) for i in range(len(cells[0][1]))]
+        cells = cells[: None if max_rows is None else max_rows + has_header]
+        for row, values in cells:
+            if len(values) != len(names):
+                raise _fail(source, f"{len(values)} fields, expected {len(names)}", row)
+        records = cells[1:] if has_header else cells
+    if not records:
+        raise _fail(source, "the file has a header but no rows" if fmt in ("csv", "tsv") else "no rows")
+    return names, records, has_header
+
+
 def read_pairs(
     path: str | os.PathLike,
     columns: str | Sequence[str] | None = None,
@@ -299,20 +324,8 @@ def read_pairs(
     """
     source, file, fmt = open_table(path, max_rows)
     spec, limits = parse_columns(columns), parse_score_range(score_range)
-    if fmt in ("json", "parquet"):
-        names, records = (_read_parquet if fmt == "parquet" else _read_json)(source, file)
-        has_header = True
-    else:
-        cells = _read_delimited(source, _decode(source, file), fmt == "tsv")
-        has_header = _is_header(cells[0][1], spec) if header is None else header
-        names = cells[0][1] if has_header else [str(i) for i in range(len(cells[0][1]))]
-        cells = cells[: None if max_rows is None else max_rows + has_header]
-        for row, values in cells:
-            if len(values) != len(names):
-                raise _fail(source, f"{len(values)} fields, expected {len(names)}", row)
-        records = cells[1:] if has_header else cells
-    if not records:
-        raise _fail(source, "the file has a header but no rows" if fmt in ("csv", "tsv") else "no rows")
+    detect = (lambda first: _is_header(first, spec)) if header is None else (lambda first: header)
+    names, records, has_header = read_records(source, file, fmt, detect, max_rows)
     positions = _resolve(source, names, has_header, spec)
     keys: list[Any] = [names[i] for i in positions] if fmt in ("json", "parquet") else positions
     described = [f"{names[i]!r}" if has_header else str(i) for i in positions]

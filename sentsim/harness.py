@@ -41,16 +41,13 @@ from scipy.stats import rankdata
 from sentsim.data import (
     _FORMATS,
     PairData,
-    _decode,
     _fail,
-    _read_delimited,
-    _read_json,
-    _read_parquet,
     _resolve,
     open_table,
     parse_columns,
     parse_score_range,
     read_pairs,
+    read_records,
 )
 from sentsim.errors import ConfigError, DataError
 from sentsim.evaluation import best_threshold, binary_metrics, score_metrics
@@ -233,23 +230,14 @@ def read_qa(
     spec = parse_columns(columns)
     if spec is not None and len(spec) != 2:
         raise DataError(f"{source}: columns {','.join(spec)!r}: give 2 names, question,answer")
-    if fmt in ("json", "parquet"):
-        names, records = (_read_parquet if fmt == "parquet" else _read_json)(source, file)
-        has_header = True
-    else:
-        cells = _read_delimited(source, _decode(source, file), fmt == "tsv")
-        lowered = [c.strip().lower() for c in cells[0][1]]
+
+    def is_header(first: list[str]) -> bool:
+        lowered = [c.strip().lower() for c in first]
         if spec is not None:
-            has_header = any(n.lower() in lowered for n in spec) or not all(n.isdigit() for n in spec)
-        else:
-            has_header = any(c in QUESTION_NAMES or c in ANSWER_NAMES for c in lowered)
-        names = cells[0][1] if has_header else [str(i) for i in range(len(cells[0][1]))]
-        for row, values in cells:
-            if len(values) != len(names):
-                raise _fail(source, f"{len(values)} fields, expected {len(names)}", row)
-        records = cells[1:] if has_header else cells
-    if not records:
-        raise _fail(source, "the file has a header but no rows" if fmt in ("csv", "tsv") else "no rows")
+            return any(n.lower() in lowered for n in spec) or not all(n.isdigit() for n in spec)
+        return any(c in QUESTION_NAMES or c in ANSWER_NAMES for c in lowered)
+
+    names, records, has_header = read_records(source, file, fmt, is_header)
     if spec is None:
         lowered = [n.strip().lower() for n in names]
         picks = [
