@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="zero-shot,peer,sentsim")
     parser.add_argument("--epochs", default="sts=4,pairs=4,faq=1", help="per task, e.g. sts=4,pairs=4,faq=1")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--loss", default="", help="sentsim loss per task, e.g. pairs=cosine (default auto; faq=mnrl)")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "run"))
     parser.add_argument("--quick", action="store_true", help="short version: few rows, 1 seed, 1 epoch")
@@ -244,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
             },
             "faq": {"faq": faq_file, "queries": query_file, "sentsim_loss": "mnrl", "test_rows": test_rows},
         }  # fmt: skip
+        for item in filter(None, args.loss.split(",")):
+            task, _, loss = item.partition("=")
+            specs[task]["sentsim_loss"] = loss
         rows: list[dict] = []
 
         def record(model, trained_on, task, seed, figures, wall=None):

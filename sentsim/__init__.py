@@ -30,10 +30,24 @@ def train(config=None, **kwargs):
     return _train(config, **kwargs)
 
 
+def average_models(models, output_dir=None, **kwargs):
+    """Average the weights of several models fine-tuned from the same base; see
+    :func:`sentsim.averaging.average_models`.
+
+    Example:
+        >>> import sentsim
+        >>> sentsim.average_models(["runs/seed42", "runs/seed43"], "runs/soup", dev="dev.csv")  # doctest: +SKIP
+    """
+    from sentsim.averaging import average_models as _average
+
+    return _average(models, output_dir, **kwargs)
+
+
 __all__ = [
     "__version__",
     "load",
     "train",
+    "average_models",
     "build_lstm",
     "SiameseModel",
     "Verdict",

@@ -102,6 +102,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="write no PNG plot")
     p.add_argument("--json", action="store_true", help="print metrics.json instead of the table")
 
+    p = sub.add_parser(
+        "average",
+        help="average the weights of several models (model soup)",
+        description="Average the weights of models fine-tuned from the same base (other seeds, checkpoints of one "
+        "run) into one model, often better than each; with --dev its thresholds are chosen on dev pairs.",
+    )
+    p.add_argument("models", nargs="+", help="two or more model folders with the same encoder")
+    p.add_argument("--output-dir", required=True, help="where the averaged model goes")
+    p.add_argument("--weights", default=None, help="comma-separated weight per model (default: equal)")
+    p.add_argument("--dev", default=None, help="dev pairs to choose the thresholds on")
+    p.add_argument("--columns", default=None, help="sentence1,sentence2,score columns of --dev")
+    p.add_argument("--score-range", default=None, help="declared score range of --dev, e.g. 0,5 for STS-B")
+    p.add_argument("--same-cutoff", type=float, default=0.7, help="graded dev score counted as same meaning")
+    p.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
+
     p = sub.add_parser("info", help="describe a model", description="What a model is and how it was trained.")
     p.add_argument("model", nargs="?", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -241,6 +256,31 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_average(args: argparse.Namespace) -> int:
+    from sentsim.averaging import average_models
+
+    weights = None
+    if args.weights is not None:
+        try:
+            weights = [float(w) for w in args.weights.split(",")]
+        except ValueError:
+            raise ConfigError(f"--weights: {args.weights!r} is not a comma-separated list of numbers") from None
+    model = average_models(
+        args.models,
+        args.output_dir,
+        weights=weights,
+        dev=args.dev,
+        columns=args.columns,
+        score_range=args.score_range,
+        same_cutoff=args.same_cutoff,
+        overwrite=args.overwrite,
+    )
+    print(f"saved {Path(args.output_dir).expanduser().resolve()}: the mean of {len(args.models)} models")
+    if model.config.dev_metrics is not None:
+        print(f"dev: {model.config.dev_metrics}")
+    return 0
+
+
 _EVAL_OPTIONS = {  # flag -> the tasks it applies to
     "data": ("sts", "pairs"),
     "dev": ("pairs", "faq"),
@@ -258,6 +298,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import time
 
     from sentsim.harness import evaluate
+    from sentsim.loading import check_output_folder
     from sentsim.reports import markdown_report, write_report
 
     for name, tasks in _EVAL_OPTIONS.items():
@@ -275,8 +316,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                       faq_columns=args.faq_columns, dev_columns=args.dev_columns, metric=args.metric,
                       show_progress=False if args.quiet else None)  # fmt: skip
     folder = Path(args.report or f"runs/eval-{args.task}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())) and not args.overwrite:
-        raise OutputExistsError(f"{folder}: already holds files; pass --overwrite to replace them")
+    check_output_folder(folder, args.overwrite)  # before the evaluation, not after it
     result = evaluate(args.task, args.model, **common, **kwargs)
     folder = write_report(result, folder, overwrite=args.overwrite, plots=not args.no_plots)
     if args.json:
@@ -287,7 +327,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"score": _cmd_score, "encode": _cmd_encode, "train": _cmd_train, "eval": _cmd_eval, "info": _cmd_info}
+COMMANDS = {
+    "score": _cmd_score,
+    "encode": _cmd_encode,
+    "train": _cmd_train,
+    "eval": _cmd_eval,
+    "average": _cmd_average,
+    "info": _cmd_info,
+}
 
 
 def _setup_logging(quiet: bool) -> None:

@@ -25,11 +25,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sentsim.errors import ModelError
+from sentsim.errors import ModelError, OutputExistsError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["bundled_model_path", "check_model_folder", "resolve_model", "recover_interrupted_save", "atomic_folder"]
+__all__ = [
+    "bundled_model_path",
+    "check_model_folder",
+    "check_output_folder",
+    "resolve_model",
+    "recover_interrupted_save",
+    "atomic_folder",
+]
 
 ALLOWED_MODULE_PREFIXES = ("sentence_transformers.",)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -116,6 +123,26 @@ def check_model_folder(folder: str | os.PathLike) -> None:
                 raise ModelError(f"{module_dir}: {short} module is missing {name}")
         if short in _NEEDS_WEIGHTS:
             _check_weights(module_dir, f"the {short} module")
+
+
+def check_output_folder(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuse an output folder that would lose what it holds: one that is a file, or a folder with files in it
+    unless ``overwrite``. Called before long work starts, so a run does not fail only when it saves.
+
+    Returns:
+        The path, with ``~`` expanded.
+
+    Raises:
+        OutputExistsError: naming the folder and what it holds.
+    """
+    out = Path(path).expanduser()
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out}: exists and is not a folder")
+    if out.is_dir() and not overwrite and any(out.iterdir()):
+        holds_model = (out / "modules.json").is_file() or (out / "sentsim_config.json").is_file()
+        what = "a model" if holds_model else "files"
+        raise OutputExistsError(f"{out}: already holds {what}; pass --overwrite (overwrite=True) to replace it")
+    return out
 
 
 @contextmanager

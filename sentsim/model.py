@@ -13,8 +13,8 @@ import numpy as np
 
 from sentsim import similarity as sim
 from sentsim.config import CONFIG_NAME, ModelConfig
-from sentsim.errors import ConfigError, OutputExistsError
-from sentsim.loading import atomic_folder
+from sentsim.errors import ConfigError
+from sentsim.loading import atomic_folder, check_output_folder
 
 logger = logging.getLogger(__name__)
 
@@ -218,13 +218,7 @@ class SiameseModel:
         Raises:
             OutputExistsError: ``path`` already holds a model (or other files) and ``overwrite`` is False.
         """
-        target = Path(path).expanduser().resolve()
-        if target.exists():
-            if not target.is_dir():
-                raise OutputExistsError(f"{target}: exists and is not a folder")
-            if any(target.iterdir()) and not overwrite:
-                what = "a model" if is_model_folder(target) else "files"
-                raise OutputExistsError(f"{target}: already holds {what}; pass overwrite=True (--overwrite)")
+        target = check_output_folder(path, overwrite).resolve()
         with atomic_folder(target) as tmp:
             self.encoder.save(str(tmp))
             self.config.save(tmp)

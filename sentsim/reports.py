@@ -28,9 +28,8 @@ from typing import Any
 import numpy as np
 
 from sentsim._version import __version__
-from sentsim.errors import OutputExistsError
 from sentsim.harness import TaskResult
-from sentsim.loading import atomic_folder
+from sentsim.loading import atomic_folder, check_output_folder
 
 __all__ = ["write_report", "markdown_report", "compare_table", "write_plots", "threshold_curves"]
 
@@ -236,10 +235,7 @@ def write_report(
     Raises:
         OutputExistsError: ``folder`` holds files (or is a file) and ``overwrite`` is False.
     """
-    target = Path(folder).expanduser().resolve()
-    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not overwrite)):
-        what = "is not a folder" if not target.is_dir() else "already holds files; pass overwrite=True (--overwrite)"
-        raise OutputExistsError(f"{target}: {what}")
+    target = check_output_folder(folder, overwrite).resolve()
     with atomic_folder(target) as tmp:
         names = write_plots(result, tmp) if plots else []
         _write_errors(result, tmp / "errors.csv", max_errors)

@@ -18,9 +18,10 @@ from typing import Any, Literal
 
 from sentsim.data import PairData, parse_columns, parse_score_range, read_pairs
 from sentsim.encoders import new_model
-from sentsim.errors import ConfigError, OutputExistsError
+from sentsim.errors import ConfigError
+from sentsim.loading import check_output_folder
 from sentsim.losses import LOSSES, build_loss, choose_loss
-from sentsim.model import SiameseModel, is_model_folder
+from sentsim.model import SiameseModel
 from sentsim.thresholds import choose_thresholds, dev_figures
 
 logger = logging.getLogger(__name__)
@@ -109,12 +110,7 @@ class TrainConfig:
         self.columns = parse_columns(self.columns)
         self.dev_columns = parse_columns(self.dev_columns) or self.columns
         self.score_range = parse_score_range(self.score_range)
-        out = Path(self.output_dir).expanduser()
-        if out.exists() and not out.is_dir():
-            raise OutputExistsError(f"{out}: exists and is not a folder")
-        if out.is_dir() and any(out.iterdir()) and not (self.overwrite or self.resume):
-            what = "a model" if is_model_folder(out) else "files"
-            raise OutputExistsError(f"{out}: already holds {what}; pass --overwrite to replace it")
+        check_output_folder(self.output_dir, self.overwrite or self.resume)
 
     @property
     def checkpoint_dir(self) -> Path:
