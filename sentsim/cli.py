@@ -27,6 +27,17 @@ def _add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="model folder or hub id (default: the bundled all-MiniLM-L6-v2)")
 
 
+def _add_pair_format(p: argparse.ArgumentParser, dev_columns: bool = True) -> None:
+    """How pair files are read: the options train, eval and average share."""
+    p.add_argument(
+        "--columns", default=None, help="columns, names or 0-based: sentence1,sentence2[,score] (faq: query,answer)"
+    )
+    if dev_columns:
+        p.add_argument("--dev-columns", default=None, help="columns of the dev file, when they differ")
+    p.add_argument("--score-range", default=None, help="declared score range, scaled to 0..1, e.g. 0,5 for STS-B")
+    p.add_argument("--same-cutoff", type=float, default=0.7, help="graded score (0..1) counted as same meaning")
+
+
 def _parser() -> argparse.ArgumentParser:
     from sentsim import __version__
 
@@ -53,9 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train", required=True, help="training pairs: CSV, TSV, JSONL or Parquet")
     p.add_argument("--dev", default=None, help="dev pairs: evaluation during training and the threshold")
     p.add_argument("--output-dir", required=True, help="where the model goes")
-    p.add_argument("--columns", default=None, help="sentence1,sentence2[,score]: names or 0-based positions")
-    p.add_argument("--dev-columns", default=None, help="columns of the dev file, when they differ")
-    p.add_argument("--score-range", default=None, help="declared score range, scaled to 0..1, e.g. 0,5 for STS-B")
+    _add_pair_format(p)
     p.add_argument("--loss", choices=LOSSES, default="auto")
     p.add_argument("--encoder", choices=("transformer", "lstm"), default="transformer")
     p.add_argument("--base-model", default=None, help="model to start from (default: the bundled one)")
@@ -66,12 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--eval-steps", type=int, default=None, help="evaluate and checkpoint every N steps")
     p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
-    p.add_argument("--same-cutoff", type=float, default=0.7, help="graded dev score counted as same meaning")
     p.add_argument("--threshold-objective", choices=("accuracy", "f1"), default="accuracy")
     p.add_argument("--max-train-rows", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
     p.add_argument("--keep-checkpoints", action="store_true")
+    p.add_argument(
+        "--average-best", type=int, default=None, metavar="K",
+        help="average the K best checkpoints by dev figure; kept when it beats the best one on dev",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     p = sub.add_parser(
@@ -87,14 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dev", default=None, help="pairs: dev pairs; faq: dev queries; they choose the threshold")
     p.add_argument("--faq", default=None, help="faq: FAQ rows (question, answer) (default: BANKING77 train)")
     p.add_argument("--queries", default=None, help="faq: test queries (query, expected answer; empty: out of scope)")
-    p.add_argument("--columns", default=None, help="columns of --data/--queries (and --dev), names or 0-based")
-    p.add_argument("--dev-columns", default=None, help="columns of the dev file, when they differ")
+    _add_pair_format(p)
     p.add_argument("--faq-columns", default=None, help="question,answer columns of --faq, e.g. text,category")
-    p.add_argument("--score-range", default=None, help="declared score range, e.g. 0,5 for STS-B")
     p.add_argument("--metric", choices=METRICS, default=None, help="pairs, faq: similarity metric (default: model's)")
     p.add_argument("--threshold", default=None, help="pairs, faq: a fixed threshold, or 'model', instead of --dev")
     p.add_argument("--objective", choices=("accuracy", "f1"), default="accuracy", help="pairs: what --dev maximises")
-    p.add_argument("--same-cutoff", type=float, default=0.7, help="pairs: graded score (0..1) counted as same")
     p.add_argument("--ks", default="1,5,10", help="faq: cut-offs of recall@k; MRR is cut at the largest")
     p.add_argument("--max-rows", type=int, default=None, help="evaluate only the first test rows")
     p.add_argument("--report", default=None, help="report folder (default: runs/eval-TASK-DATE-TIME)")
@@ -112,9 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, help="where the averaged model goes")
     p.add_argument("--weights", default=None, help="comma-separated weight per model (default: equal)")
     p.add_argument("--dev", default=None, help="dev pairs to choose the thresholds on")
-    p.add_argument("--columns", default=None, help="sentence1,sentence2,score columns of --dev")
-    p.add_argument("--score-range", default=None, help="declared score range of --dev, e.g. 0,5 for STS-B")
-    p.add_argument("--same-cutoff", type=float, default=0.7, help="graded dev score counted as same meaning")
+    _add_pair_format(p, dev_columns=False)
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
 
     p = sub.add_parser("info", help="describe a model", description="What a model is and how it was trained.")
@@ -210,6 +217,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
         keep_checkpoints=args.keep_checkpoints,
+        average_best=args.average_best,
         show_progress=not (args.no_progress or args.quiet),
     )
     result = train(cfg)

@@ -56,6 +56,9 @@ class TrainConfig:
         threshold_objective: what the dev threshold maximises, ``accuracy`` or ``f1``.
         max_train_rows: read at most this many training rows.
         keep_checkpoints: keep ``OUTPUT_DIR.checkpoints/`` after a successful run.
+        average_best: average the weights of this many best checkpoints (by the dev figure) and keep the average
+            when it beats the best single checkpoint on dev; needs dev data and two or more evaluations (set
+            ``eval_steps`` to evaluate within an epoch).
         show_progress: progress bars.
     """
 
@@ -82,6 +85,7 @@ class TrainConfig:
     threshold_objective: Literal["accuracy", "f1"] = "accuracy"
     max_train_rows: int | None = None
     keep_checkpoints: bool = False
+    average_best: int | None = None
     show_progress: bool = True
 
     def __post_init__(self) -> None:
@@ -103,6 +107,8 @@ class TrainConfig:
             raise ConfigError(f"eval_steps must be >= 1, not {self.eval_steps}")
         if self.early_stopping_patience is not None and (self.early_stopping_patience < 1 or self.dev is None):
             raise ConfigError("early_stopping_patience must be >= 1 and needs dev data")
+        if self.average_best is not None and (self.average_best < 2 or self.dev is None):
+            raise ConfigError("average_best must be >= 2 and needs dev data")
         if not 0 < self.same_cutoff <= 1:
             raise ConfigError(f"same_cutoff must be in (0, 1], not {self.same_cutoff}")
         if self.threshold_objective not in ("accuracy", "f1"):
@@ -172,6 +178,39 @@ def _last_checkpoint(folder: Path) -> str | None:
     return None
 
 
+def _average_best(trainer, model: SiameseModel, evaluator, best_key: str, k: int, folder: Path) -> dict | None:
+    """Average the ``k`` best checkpoints by their dev figure; load the average into ``model`` when it beats the best
+    single checkpoint (which the trainer has loaded) on dev. Returns what was done, for the training record."""
+    from sentsim.averaging import average_models
+
+    scored = {e["step"]: e[best_key] for e in trainer.state.log_history if best_key in e}
+    ranked = [
+        s for s in sorted(scored, key=scored.get, reverse=True) if (folder / f"checkpoint-{s}/modules.json").is_file()
+    ]
+    folders = [folder / f"checkpoint-{s}" for s in ranked[:k]]
+    if len(folders) < 2:
+        logger.warning("average_best: %d checkpoint(s) with a dev figure, nothing to average", len(folders))
+        return None
+    key = best_key.removeprefix("eval_")
+    best_single = float(evaluator(model.encoder)[key])
+    soup = average_models(folders, device=str(model.encoder.device))
+    averaged = float(evaluator(soup.encoder)[key])
+    used = averaged > best_single
+    if used:
+        model.encoder.load_state_dict(soup.encoder.state_dict())
+    logger.info(
+        "average of %d best checkpoints: dev %s %.4f against the best single %.4f: %s",
+        len(folders), key, averaged, best_single, "kept" if used else "not kept",
+    )  # fmt: skip
+    return {
+        "checkpoints": [f.name for f in folders],
+        "dev_figure": key,
+        "dev_best_single": round(100 * best_single, 3),
+        "dev_averaged": round(100 * averaged, 3),
+        "kept": used,
+    }
+
+
 def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
     """Fine-tune a Siamese model on sentence pairs and save it with its dev threshold.
 
@@ -219,7 +258,7 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
         save_strategy=strategy,
         eval_steps=cfg.eval_steps,
         save_steps=cfg.eval_steps if per_steps else 500,
-        save_total_limit=2,
+        save_total_limit=None if cfg.average_best else 2,
         load_best_model_at_end=evaluator is not None,
         metric_for_best_model=best_key,
         greater_is_better=True,
@@ -245,6 +284,9 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
     elif resume_from:
         logger.info("resuming from %s", resume_from)
     trainer.train(resume_from_checkpoint=resume_from)
+    averaging = None
+    if cfg.average_best and evaluator is not None and trainer.is_world_process_zero():
+        averaging = _average_best(trainer, model, evaluator, best_key, cfg.average_best, cfg.checkpoint_dir)
 
     # 4. Threshold and figures on dev, then save (the main process only, under torchrun)
     wall = time.perf_counter() - started
@@ -267,6 +309,7 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
         "dev_before": dev_before,
         "wall_time_s": round(wall, 1),
         "global_steps": trainer.state.global_step,
+        "checkpoint_averaging": averaging,
         "settings": {k: v for k, v in asdict(cfg).items() if k not in ("train", "dev", "output_dir")},
     }
     out = Path(cfg.output_dir).expanduser().resolve()

@@ -101,6 +101,26 @@ def test_train_saves_model_record_and_dev_threshold(tmp_path, tiny_model_dir):
     assert result.dev_metrics["spearman"] > result.dev_before["spearman"] + 10
 
 
+def test_average_best_checkpoints_is_recorded_and_kept_only_when_better_on_dev(tmp_path, tiny_model_dir):
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+    dev = write_pairs(tmp_path / "dev.csv", 24, seed=1)
+    pairs = write_pairs(tmp_path / "train.csv", 96)
+    cfg = _fast(tmp_path, tiny_model_dir, dev=dev, epochs=2, train=pairs, loss="cosent", eval_steps=4, average_best=3)
+    result = train(cfg)
+    record = result.model.config.training["checkpoint_averaging"]
+    assert len(record["checkpoints"]) == 3 and record["dev_figure"] == "dev_spearman_cosine"
+    # The saved model is the better of the two on dev, and its dev figure is the one recorded for it.
+    dev_data = read_pairs(dev)
+    evaluator = EmbeddingSimilarityEvaluator(dev_data.sentence1, dev_data.sentence2, dev_data.labels, name="dev")
+    saved = sentsim.load(tmp_path / "out", device="cpu")
+    figure = 100 * evaluator(saved.encoder)["dev_spearman_cosine"]
+    expected = record["dev_averaged"] if record["kept"] else record["dev_best_single"]
+    assert figure == pytest.approx(expected, abs=0.01)
+    assert record["kept"] == (record["dev_averaged"] > record["dev_best_single"])
+    assert not (tmp_path / "out.checkpoints").exists()
+
+
 def test_train_binary_labels_uses_online_contrastive(tmp_path, tiny_model_dir):
     dev = write_pairs(tmp_path / "dev.csv", 16, kind="binary", seed=2)
     result = train(_fast(tmp_path, tiny_model_dir, kind="binary", dev=dev))
@@ -142,6 +162,7 @@ def test_output_dir_with_a_model_is_refused_without_overwrite(tmp_path, tiny_mod
         ({"learning_rate": -1.0}, "learning_rate must be > 0"),
         ({"encoder": "gru"}, "encoder must be"),
         ({"early_stopping_patience": 2}, "needs dev data"),
+        ({"average_best": 3}, "average_best must be >= 2 and needs dev data"),
         ({"columns": "a"}, "column"),
         ({"score_range": "5,0"}, "range"),
     ],
