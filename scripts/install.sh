@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv/ in the project root and install sentsim into it (editable), with the CPU build of torch.
-#   bash scripts/install.sh          # the library, its CLI and the demo's needs
+#   bash scripts/install.sh          # the library and its CLI
 #   bash scripts/install.sh dev      # ... plus the test tools
 # A second run is quick: nothing is reinstalled while pyproject.toml, constraints.txt and the extras are unchanged.
 set -euo pipefail

@@ -14,6 +14,7 @@ from sentsim._version import __version__
 from sentsim.config import ModelConfig
 from sentsim.encoders import build_lstm, load
 from sentsim.errors import ConfigError, DataError, ModelError, OutputExistsError, SentsimError
+from sentsim.faq import Answer, FAQBot, QueryError
 from sentsim.model import SiameseModel, Verdict
 
 
@@ -50,6 +51,9 @@ __all__ = [
     "average_models",
     "build_lstm",
     "SiameseModel",
+    "FAQBot",
+    "Answer",
+    "QueryError",
     "Verdict",
     "ModelConfig",
     "SentsimError",

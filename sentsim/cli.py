@@ -124,6 +124,34 @@ def _parser() -> argparse.ArgumentParser:
     _add_pair_format(p, dev_columns=False)
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
 
+    faq = sub.add_parser(
+        "faq",
+        help="the FAQ bot: ask, calibrate",
+        description="Answer questions from an FAQ file (CSV, TSV, JSONL, JSON or YAML; default: sentsim's own help "
+        "desk), saying 'I don't know' when no entry matches.",
+    )
+    faq_sub = faq.add_subparsers(dest="faq_command", required=True, metavar="SUBCOMMAND")
+    for name, text in (("ask", "answer one question"), ("calibrate", "choose the threshold on labelled queries")):
+        q = faq_sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        source = q.add_mutually_exclusive_group()
+        source.add_argument("--faq", default=None, help="FAQ file (default: the FAQ that ships with sentsim)")
+        source.add_argument("--bot", default=None, help="a bot folder saved by 'sentsim faq calibrate --save'")
+        q.add_argument("--faq-columns", default=None, help="question,answer columns of a table FAQ")
+        q.add_argument("--keep-last", action="store_true", help="a question given twice: keep the last answer")
+        _add_model(q)
+        if name == "ask":
+            q.add_argument("question")
+            q.add_argument("--threshold", type=float, default=None, help="answer only at or above this score")
+            q.add_argument("--alternatives", type=int, default=3, help="how many other answers to suggest")
+        else:
+            q.add_argument("--queries", required=True, help="labelled queries: query,expected (empty: out of scope)")
+            q.add_argument("--columns", default=None, help="query,expected columns of --queries")
+            q.add_argument("--objective", choices=("balanced", "precision"), default="balanced")
+            q.add_argument("--target-precision", type=float, default=0.95, help="for --objective precision")
+            q.add_argument("--save", default=None, help="save the calibrated bot to this folder")
+            q.add_argument("--overwrite", action="store_true", help="replace a bot already in --save")
+        q.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("info", help="describe a model", description="What a model is and how it was trained.")
     p.add_argument("model", nargs="?", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -289,6 +317,56 @@ def _cmd_average(args: argparse.Namespace) -> int:
     return 0
 
 
+def _faq_bot(args: argparse.Namespace, **kwargs):
+    import sentsim
+    from sentsim.faq import FAQBot
+
+    model = sentsim.load(args.model)
+    if args.bot is not None:
+        return FAQBot.load(args.bot, model=model, **kwargs)
+    on_duplicate = "last" if args.keep_last else "error"
+    return FAQBot.from_file(args.faq, model=model, columns=args.faq_columns, on_duplicate=on_duplicate, **kwargs)
+
+
+def _cmd_faq(args: argparse.Namespace) -> int:
+    if args.faq_command == "ask":
+        bot = _faq_bot(args)
+        if args.threshold is not None:
+            bot.threshold = args.threshold
+        ans = bot.ask(args.question, alternatives=args.alternatives)
+        if args.json:
+            print(json.dumps(ans.to_dict(), ensure_ascii=False))
+        elif ans.answer is not None:
+            print(ans.answer)
+            print(f"  (matched {ans.question!r}, score {ans.score:.3f})")
+        else:
+            why = "not sure enough" if ans.reason == "below_threshold" else "two answers are too close to call"
+            print(f"I don't know ({why}: best score {ans.score:.3f}, threshold {bot.threshold:.3f}).")
+            suggestions = [ans.question] + [a.question for a in ans.alternatives[: max(0, args.alternatives - 1)]]
+            print("Did you mean: " + " | ".join(suggestions))
+        return 0
+    from sentsim.retrieval import read_qa
+
+    queries = read_qa(args.queries, args.columns, allow_empty_answer=True)
+    bot = _faq_bot(args)
+    bot.calibrate(queries.questions, queries.answers, args.objective, args.target_precision)
+    if args.save is not None:
+        bot.save(args.save, overwrite=args.overwrite)
+    if args.json:
+        print(json.dumps(bot.calibration))
+    else:
+        c = bot.calibration
+        print(f"threshold {c['threshold']:.4f}, margin {c['margin']} ({c['objective']}, {c['queries']} queries)")
+        if c["in_scope_accuracy"] is not None:
+            print(f"in-scope accuracy:    {c['in_scope_accuracy']:.2f}% of {c['in_scope']}")
+        if c["out_of_scope_recall"] is not None:
+            print(f"out-of-scope recall:  {c['out_of_scope_recall']:.2f}% of {c['out_of_scope']}")
+        print(f"precision of answers: {c['precision']:.2f}% ({c['answered']} answered)")
+        if args.save is not None:
+            print(f"saved {Path(args.save).expanduser().resolve()}")
+    return 0
+
+
 _EVAL_OPTIONS = {  # flag -> the tasks it applies to
     "data": ("sts", "pairs"),
     "dev": ("pairs", "faq"),
@@ -341,6 +419,7 @@ COMMANDS = {
     "train": _cmd_train,
     "eval": _cmd_eval,
     "average": _cmd_average,
+    "faq": _cmd_faq,
     "info": _cmd_info,
 }
 

@@ -1,0 +1,358 @@
+"""The FAQ bot: answering and abstaining, FAQ files and their bad input, editing, saving, calibration."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+import sentsim
+from sentsim.errors import ConfigError, DataError, ModelError, OutputExistsError
+from sentsim.faq import FAQBot, QueryError, default_faq_path, read_faq
+
+FAQ = [
+    ("How do I reset my password?", "Use the 'Forgot password' link on the sign-in page.", "password"),
+    ("I forgot my password, what now?", "Use the 'Forgot password' link on the sign-in page.", "password"),
+    ("Where can I download my invoices?", "Invoices are under Billing > History.", "invoices"),
+    ("How do I cancel my subscription?", "Go to Settings > Plan and choose Cancel.", "cancel"),
+    ("Can I pay with PayPal?", "Yes: PayPal, Visa and Mastercard are accepted.", "payment"),
+    ("Which payment methods do you take?", "Yes: PayPal, Visa and Mastercard are accepted.", "payment"),
+]
+
+
+@pytest.fixture(scope="module")
+def bot(bundled):
+    return FAQBot.from_pairs(FAQ, model=bundled, threshold=0.5)
+
+
+def test_answers_a_paraphrase_with_its_entry(bot):
+    ans = bot.ask("i can't remember my password")
+    assert ans.confident and ans.reason == "answered"
+    assert ans.answer == FAQ[0][1] and ans.id == "password"
+    assert ans.question in (FAQ[0][0], FAQ[1][0])
+    assert 0.5 <= ans.score <= 1.0
+    # alternatives: other answers only, best first, none repeating the returned one
+    ids = [a.id for a in ans.alternatives]
+    assert len(ids) == 3 and "password" not in ids and len(set(ids)) == 3
+    assert [a.score for a in ans.alternatives] == sorted((a.score for a in ans.alternatives), reverse=True)
+    assert ans.alternatives[0].score <= ans.score
+    assert json.loads(json.dumps(ans.to_dict()))["alternatives"][0]["id"] == ids[0]
+
+
+def test_says_it_does_not_know_an_unrelated_question(bot):
+    ans = bot.ask("What is the tallest mountain in Africa?")
+    assert ans.answer is None and not ans.confident and ans.reason == "below_threshold"
+    assert ans.score < 0.5
+    assert ans.question  # still says what it matched best, for "did you mean ...?"
+
+
+def test_ambiguous_when_the_best_two_answers_are_close(bundled):
+    close = FAQBot.from_pairs(FAQ, model=bundled, threshold=0.0, margin=0.9)
+    ans = close.ask("how do I pay")
+    assert ans.answer is None and ans.reason == "ambiguous"
+    assert ans.score - ans.alternatives[0].score < 0.9
+
+
+def test_alternatives_are_distinct_answers_even_when_one_answer_has_many_questions(bundled):
+    many = [(f"How do I reset my password, question {i}?", "Reset it on the sign-in page.") for i in range(60)]
+    b = FAQBot.from_pairs([*many, ("Where are my invoices?", "Under Billing.")], model=bundled, threshold=0.0)
+    ans = b.ask("password reset please", alternatives=1)
+    assert ans.answer == "Reset it on the sign-in page."
+    assert [a.answer for a in ans.alternatives] == ["Under Billing."]
+
+
+def test_ask_many_matches_ask(bot):
+    queries = ["forgot password", "cancel my plan", "paypal?"]
+    many = bot.ask_many(queries)
+    for q, a in zip(queries, many):
+        one = bot.ask(q)
+        assert (one.answer, one.id) == (a.answer, a.id)
+        assert one.score == pytest.approx(a.score, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [("", "empty"), ("   \t ", "only spaces"), ("x" * 1_000_000, "over the limit"), (42, "must be text")],
+)
+def test_bad_queries_are_one_line_errors(bot, query, message):
+    with pytest.raises(QueryError, match=message) as info:
+        bot.ask(query)
+    assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
+    assert bot.ask("forgot my password").answer  # and the bot keeps answering
+
+
+# ------------------------------------------------------------------------------------------------ files
+def _write_all_formats(tmp_path):
+    import yaml
+
+    rows = [{"question": q, "answer": a, "id": i, "tags": "account"} for q, a, i in FAQ]
+    (tmp_path / "faq.csv").write_text(
+        "question,answer,id,tags\n" + "".join(f'"{q}","{a}",{i},account\n' for q, a, i in FAQ), encoding="utf-8"
+    )
+    (tmp_path / "faq.tsv").write_text(
+        "question\tanswer\tid\n" + "".join(f"{q}\t{a}\t{i}\n" for q, a, i in FAQ), encoding="utf-8"
+    )
+    (tmp_path / "faq.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    grouped: dict[str, dict] = {}
+    for q, a, i in FAQ:
+        grouped.setdefault(i, {"id": i, "answer": a, "questions": [], "tags": ["account"]})["questions"].append(q)
+    (tmp_path / "faq.json").write_text(json.dumps({"entries": list(grouped.values())}), encoding="utf-8")
+    (tmp_path / "faq.yaml").write_text(yaml.safe_dump(list(grouped.values())), encoding="utf-8")
+    return ["faq.csv", "faq.tsv", "faq.jsonl", "faq.json", "faq.yaml"]
+
+
+def test_every_file_format_reads_the_same_entries(tmp_path):
+    names = _write_all_formats(tmp_path)
+    expected = [(q, a, i) for q, a, i in FAQ]
+    for name in names:
+        entries = read_faq(tmp_path / name)
+        assert sorted((e.question, e.answer, e.id) for e in entries) == sorted(expected), name
+    assert read_faq(tmp_path / "faq.csv")[0].tags == ("account",)
+    assert read_faq(tmp_path / "faq.yaml")[0].tags == ("account",)
+
+
+def test_ids_are_made_from_shared_answers(tmp_path):
+    path = tmp_path / "faq.csv"
+    path.write_text("question,answer\nq one,A\nq two,B\nq three,A\n", encoding="utf-8")
+    entries = read_faq(path)
+    assert entries[0].id == entries[2].id != entries[1].id
+
+
+def test_the_bundled_faq_is_real(bundled):
+    entries = read_faq(default_faq_path())
+    answers = {e.id for e in entries}
+    assert len(answers) >= 40 and len(entries) >= 3 * len(answers)  # paraphrases of each entry
+    assert FAQBot.from_file(model=bundled).ask("How do I install sentsim?").id == "install"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", "", "the file is empty"),
+        ("empty.yaml", "\n\n", "the file is empty"),
+        ("noanswer.csv", "question,notes\nhello,x\n", "no answer column"),
+        ("blankq.csv", "question,answer\nhello,hi\n  ,an answer\n", r"row 3.*question.*empty"),
+        ("blanka.csv", "question,answer\nhello,\n", r"row 2.*answer is empty"),
+        ("dup.csv", "question,answer\nHow do I pay?,A\nother,B\nhow do  I pay?,C\n", r"row 4.*also at row 2"),
+        ("bad.yaml", "entries:\n  - question: [unclosed\n", r"line \d+ is not valid YAML"),
+        ("bad.json", '{"entries": [', r"line 1 is not valid JSON"),
+        ("keys.yaml", "- question: hi\n  answer: there\n  colour: red\n", r"entry 1: unknown key 'colour'"),
+        ("noq.yaml", "- answer: there\n", r"entry 1: no question"),
+        ("noa.json", '[{"question": "hi"}]', r"entry 1: no answer"),
+        ("emptyq.yaml", "- questions: [hi, '']\n  answer: x\n", r"entry 1, question 2: the question is empty"),
+        ("notutf8.yaml", b"- question: caf\xe9\n  answer: x\n", r"line 1 is not valid UTF-8"),
+    ],
+)
+def test_bad_faq_files_are_one_line_errors(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    with pytest.raises(DataError, match=message) as info:
+        read_faq(path)
+    assert "\n" not in str(info.value) and name in str(info.value)
+
+
+def test_duplicate_question_can_keep_the_last(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("question,answer\nHow do I pay?,A\nother,B\nhow do  I pay?,C\n", encoding="utf-8")
+    entries = read_faq(path, on_duplicate="last")
+    assert [(e.question, e.answer) for e in entries] == [("how do  I pay?", "C"), ("other", "B")]
+    path.write_text("question,answer\nHow do I pay?,A\nHow do I pay?,A\n", encoding="utf-8")
+    assert len(read_faq(path)) == 1  # the same question and answer twice is no conflict
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(DataError, match="file not found"):
+        read_faq(tmp_path / "nope.csv")
+    with pytest.raises(DataError, match="directory"):
+        read_faq(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------ editing
+def test_add_and_remove_touch_only_their_question(bundled):
+    b = FAQBot.from_pairs(FAQ, model=bundled, threshold=0.5)
+    before = b._emb.copy()
+    entry = b.add("Do you have a mobile app?", "Yes, for iOS and Android.", tags=["apps"])
+    assert len(b) == len(FAQ) + 1 and entry.id not in {i for _, _, i in FAQ}
+    np.testing.assert_array_equal(b._emb[: len(FAQ)], before)  # the others were not embedded again
+    assert b.ask("is there an app for my phone").answer == "Yes, for iOS and Android."
+    assert b.add("Can I pay by PayPal?", FAQ[4][1]).id == "payment"  # a paraphrase joins its answer's entry
+    b.remove("do you have a MOBILE app?")
+    assert b.ask("is there an app for my phone").id != entry.id
+    with pytest.raises(DataError, match="not in the FAQ"):
+        b.remove("never asked")
+    with pytest.raises(DataError, match="already in the FAQ with another answer"):
+        b.add("How do I reset my password?", "Call us.")
+    with pytest.raises(DataError, match="question is empty"):
+        b.add("  ", "x")
+
+
+# ------------------------------------------------------------------------------------------------ saving
+def test_save_and_load_round_trip(tmp_path, bot, bundled):
+    bot.calibration = None
+    folder = bot.save(tmp_path / "bot")
+    assert sorted(p.name for p in folder.iterdir()) == ["bot.json", "embeddings.npy", "entries.json", "fingerprint.npy"]
+    np.load(folder / "embeddings.npy", allow_pickle=False)  # plain arrays, no pickle
+    again = FAQBot.load(folder, model=bundled)
+    assert (again.threshold, again.margin, len(again)) == (bot.threshold, bot.margin, len(bot))
+    np.testing.assert_array_equal(again._emb, bot._emb)
+    q = "i can't remember my password"
+    assert again.ask(q).answer == bot.ask(q).answer
+    with pytest.raises(OutputExistsError):
+        bot.save(folder)
+    bot.save(folder, overwrite=True)
+
+
+def test_load_with_another_model_embeds_again(tmp_path, bot, tiny_model_dir, caplog):
+    folder = bot.save(tmp_path / "bot")
+    tiny = sentsim.load(tiny_model_dir, device="cpu")
+    with caplog.at_level(logging.WARNING, logger="sentsim.faq"):
+        other = FAQBot.load(folder, model=tiny)
+    assert "embedded by another model" in caplog.text
+    assert other._emb.shape == (len(FAQ), tiny.dimension) != bot._emb.shape
+    other.ask("password")  # works, on its own embeddings
+
+
+def test_damaged_or_foreign_folders_are_refused(tmp_path, bot):
+    with pytest.raises(ModelError, match="not a saved FAQ bot"):
+        FAQBot.load(tmp_path)
+    folder = bot.save(tmp_path / "bot")
+    np.save(folder / "embeddings.npy", np.zeros((2, 384), dtype=np.float32))
+    with pytest.raises(ModelError, match="do not match"):
+        FAQBot.load(folder, model=bot.model)
+
+
+# ------------------------------------------------------------------------------------------------ calibration
+CAL_IN = [
+    ("i lost my password", "password"),
+    ("password reset how", "password"),
+    ("where are the invoices", "invoices"),
+    ("download a bill", "invoices"),
+    ("stop my subscription", "cancel"),
+    ("how can i unsubscribe", "cancel"),
+    ("do you accept credit cards", "payment"),
+    ("can I pay by visa", "payment"),
+]
+CAL_OUT = ["what's the weather tomorrow", "recommend a good pizza place", "who won the world cup", "tell me a joke"]
+
+
+def test_calibrate_balanced_separates_in_and_out_of_scope(bundled):
+    b = FAQBot.from_pairs(FAQ, model=bundled, threshold=0.99)
+    queries = [q for q, _ in CAL_IN] + CAL_OUT
+    expected = [i for _, i in CAL_IN] + [None] * len(CAL_OUT)
+    t = b.calibrate(queries, expected)
+    assert b.threshold == t and 0 < t < 0.99
+    cal = b.calibration
+    assert cal["objective"] == "balanced" and cal["in_scope"] == 8 and cal["out_of_scope"] == 4
+    assert cal["in_scope_accuracy"] >= 75 and cal["out_of_scope_recall"] >= 75
+    # the figures are what asking gives at the chosen setting
+    answers = b.ask_many(queries)
+    right = sum(a.answer is not None and a.id == e for a, e in zip(answers, expected) if e is not None)
+    assert 100 * right / 8 == pytest.approx(cal["in_scope_accuracy"])
+    kept_out = sum(a.answer is None for a in answers[8:])
+    assert 100 * kept_out / 4 == pytest.approx(cal["out_of_scope_recall"])
+
+
+def test_calibrate_for_precision_and_by_answer_text(bundled):
+    b = FAQBot.from_pairs(FAQ, model=bundled)
+    queries = [q for q, _ in CAL_IN] + CAL_OUT
+    by_answer = [dict((i, a) for _, a, i in FAQ)[i] for _, i in CAL_IN] + [""] * len(CAL_OUT)
+    b.calibrate(queries, by_answer, objective="precision", target_precision=1.0)
+    answers = b.ask_many(queries)
+    given = [(a, e) for a, e in zip(answers, by_answer) if a.answer is not None]
+    assert given and all(a.answer == e for a, e in given)  # precision 100%
+    assert b.calibration["precision"] == 100.0
+
+
+def test_calibrate_bad_input(bot):
+    with pytest.raises(DataError, match="neither an id nor an answer"):
+        bot.calibrate(["hello"], ["no-such-entry"])
+    with pytest.raises(ConfigError, match="1 queries but 2"):
+        bot.calibrate(["hello"], ["password", None])
+    with pytest.raises(ConfigError, match="objective"):
+        bot.calibrate(["hello"], [None], objective="recall")
+    with pytest.raises(QueryError):
+        bot.calibrate([""], [None])
+
+
+def test_faiss_index_needs_faiss_or_matches_exact(bundled):
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match=r"sentsim\[faiss\]"):
+            FAQBot.from_pairs(FAQ, model=bundled, index="hnsw").ask("password")
+        return
+    exact = FAQBot.from_pairs(FAQ, model=bundled, index="exact")
+    for kind in ("flat", "hnsw"):
+        other = FAQBot.from_pairs(FAQ, model=bundled, index=kind)
+        for q in ("forgot password", "pay with paypal", "cancel plan"):
+            assert other.ask(q).id == exact.ask(q).id
+            assert other.ask(q).score == pytest.approx(exact.ask(q).score, abs=1e-4)
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def _cli_faq(tmp_path):
+    path = tmp_path / "faq.csv"
+    path.write_text("question,answer,id\n" + "".join(f'"{q}","{a}",{i}\n' for q, a, i in FAQ), encoding="utf-8")
+    return path
+
+
+def test_cli_ask_answers_and_abstains(tmp_path, capsys):
+    from sentsim.cli import main
+
+    faq = str(_cli_faq(tmp_path))
+    assert main(["-q", "faq", "ask", "--faq", faq, "--threshold", "0.5", "i forgot my password"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(FAQ[0][1]) and "matched" in out
+    assert main(["-q", "faq", "ask", "--faq", faq, "--threshold", "0.5", "--json", "best pizza in town"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["answer"] is None and record["reason"] == "below_threshold" and len(record["alternatives"]) == 3
+    assert main(["-q", "faq", "ask", "--faq", faq, "--threshold", "0.5", "best pizza in town"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("I don't know") and "Did you mean" in out
+
+
+def test_cli_calibrate_saves_a_bot_that_ask_uses(tmp_path, capsys):
+    from sentsim.cli import main
+
+    faq = str(_cli_faq(tmp_path))
+    queries = tmp_path / "queries.csv"
+    queries.write_text(
+        "query,expected\n" + "".join(f"{q},{i}\n" for q, i in CAL_IN) + "".join(f"{q},\n" for q in CAL_OUT),
+        encoding="utf-8",
+    )
+    bot_dir = tmp_path / "bot"
+    assert main(["-q", "faq", "calibrate", "--faq", faq, "--queries", str(queries), "--save", str(bot_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "in-scope accuracy" in out and "out-of-scope recall" in out and "saved" in out
+    saved = json.loads((bot_dir / "bot.json").read_text())
+    assert saved["calibration"]["queries"] == len(CAL_IN) + len(CAL_OUT)
+    assert main(["-q", "faq", "ask", "--bot", str(bot_dir), "--json", "where do I get my invoice"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["id"] == "invoices" and record["threshold"] == pytest.approx(saved["threshold"])
+    # saving over it again needs --overwrite, and the bot already there stays whole
+    assert main(["-q", "faq", "calibrate", "--faq", faq, "--queries", str(queries), "--save", str(bot_dir)]) == 2
+    assert "already holds" in capsys.readouterr().err
+    assert json.loads((bot_dir / "bot.json").read_text()) == saved
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["faq", "ask", "--faq", "{faq}", "   "], "only spaces"),
+        (["faq", "ask", "--faq", "{faq}", "x" * 100_000], "over the limit"),
+        (["faq", "ask", "--faq", "{tmp}/nope.csv", "hi"], "file not found"),
+        (["faq", "ask", "--bot", "{tmp}", "hi"], "not a saved FAQ bot"),
+        (["faq", "calibrate", "--faq", "{faq}", "--queries", "{tmp}/q.csv"], "neither an id nor an answer"),
+    ],
+)
+def test_cli_faq_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
+    from sentsim.cli import main
+
+    faq = str(_cli_faq(tmp_path))
+    (tmp_path / "q.csv").write_text("query,expected\nhow to pay,payment\nforgot password,no-such-id\n")
+    argv = [a.replace("{faq}", faq).replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(["-q", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
