@@ -152,6 +152,22 @@ def _parser() -> argparse.ArgumentParser:
             q.add_argument("--overwrite", action="store_true", help="replace a bot already in --save")
         q.add_argument("--json", action="store_true", help="print JSON")
 
+    p = sub.add_parser(
+        "serve",
+        help="the FAQ bot and the model as an HTTP service",
+        description="Serve POST /v1/ask, /v1/similarity, /v1/embed and GET /healthz (OpenAPI schema at /docs) on "
+        "127.0.0.1 unless --host says otherwise. With --faq the file is watched and reloaded when it changes; a "
+        "broken new file leaves the old FAQ serving. Needs the serve extra: pip install 'sentsim[serve]'.",
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--faq", default=None, help="FAQ file to serve and watch (default: sentsim's own FAQ)")
+    source.add_argument("--bot", default=None, help="a bot folder saved by 'sentsim faq calibrate --save'")
+    p.add_argument("--faq-columns", default=None, help="question,answer columns of a table FAQ")
+    p.add_argument("--threshold", type=float, default=None, help="answer only at or above this score")
+    _add_model(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+
     p = sub.add_parser("info", help="describe a model", description="What a model is and how it was trained.")
     p.add_argument("model", nargs="?", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -367,6 +383,21 @@ def _cmd_faq(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import sentsim
+    from sentsim.faq import FAQBot
+    from sentsim.serve import build_app, run
+
+    model = sentsim.load(args.model)
+    bot = FAQBot.load(args.bot, model=model) if args.bot is not None else None
+    if bot is not None and args.threshold is not None:
+        bot.threshold = args.threshold
+    faq_kwargs = {k: v for k, v in (("columns", args.faq_columns), ("threshold", args.threshold)) if v is not None}
+    app = build_app(bot, model, faq_path=args.faq, faq_kwargs=faq_kwargs or None)
+    run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    return 0
+
+
 _EVAL_OPTIONS = {  # flag -> the tasks it applies to
     "data": ("sts", "pairs"),
     "dev": ("pairs", "faq"),
@@ -420,6 +451,7 @@ COMMANDS = {
     "eval": _cmd_eval,
     "average": _cmd_average,
     "faq": _cmd_faq,
+    "serve": _cmd_serve,
     "info": _cmd_info,
 }
 

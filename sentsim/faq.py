@@ -40,7 +40,16 @@ from sentsim.errors import ConfigError, DataError, ModelError, SentsimError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FAQBot", "FAQEntry", "Answer", "Alternative", "QueryError", "read_faq", "default_faq_path"]
+__all__ = [
+    "FAQBot",
+    "FAQEntry",
+    "Answer",
+    "Alternative",
+    "QueryError",
+    "read_faq",
+    "default_faq_path",
+    "default_queries_path",
+]
 
 MAX_QUERY_CHARS = 2_000  # a question longer than this is not a question; the server returns 413 for it
 MAX_ENTRY_CHARS = 20_000
@@ -113,6 +122,11 @@ class Answer:
 def default_faq_path() -> Path:
     """The FAQ that ships with sentsim: its own help desk (``sentsim/faqs/sentsim_help.yaml``)."""
     return Path(__file__).resolve().parent / "faqs" / "sentsim_help.yaml"
+
+
+def default_queries_path() -> Path:
+    """Labelled queries for the shipped FAQ (``query,expected``; an empty expected id: out of scope)."""
+    return default_faq_path().with_name("sentsim_help_queries.csv")
 
 
 def _norm(question: str) -> str:
@@ -351,6 +365,7 @@ class FAQBot:
             ``flat`` or ``hnsw`` (FAISS).
         batch_size: Encoding batch size.
         show_progress: A progress bar while embedding a large FAQ (None: for 1,000 questions or more).
+        embeddings: The questions' embeddings by this model, one row per entry, when already computed.
     """
 
     def __init__(
@@ -362,7 +377,7 @@ class FAQBot:
         index: str = "auto",
         batch_size: int = 64,
         show_progress: bool | None = None,
-        _embeddings: np.ndarray | None = None,
+        embeddings: np.ndarray | None = None,
     ) -> None:
         if model is None:
             from sentsim.encoders import load
@@ -379,10 +394,13 @@ class FAQBot:
         self.calibration: dict[str, Any] | None = None
         self.batch_size = batch_size
         self._index = _Index(index)
-        if _embeddings is None:
+        if embeddings is None:
             progress = len(self.entries) >= 1_000 if show_progress is None else show_progress
-            _embeddings = self._embed([e.question for e in self.entries], progress)
-        self._emb = np.asarray(_embeddings, dtype=np.float32)
+            embeddings = self._embed([e.question for e in self.entries], progress)
+        emb = np.asarray(embeddings, dtype=np.float32)
+        if emb.ndim != 2 or emb.shape[0] != len(self.entries):
+            raise ConfigError(f"embeddings must be ({len(self.entries)}, dimension), a row per entry, not {emb.shape}")
+        self._emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         self._rebuild_keys()
 
     # ---------------------------------------------------------------- constructors
@@ -395,8 +413,18 @@ class FAQBot:
         on_duplicate: Literal["error", "last"] = "error",
         **kwargs: Any,
     ) -> FAQBot:
-        """A bot over an FAQ file (see :func:`read_faq`); the FAQ that ships with sentsim when ``path`` is None."""
-        return cls(read_faq(path if path is not None else default_faq_path(), columns, on_duplicate), model, **kwargs)
+        """A bot over an FAQ file (see :func:`read_faq`).
+
+        With ``path`` None it is the FAQ that ships with sentsim (its own help desk); unless a threshold is given,
+        that bot is calibrated (balanced) on the labelled queries that ship beside it, 160 of them, 50 out of scope.
+        """
+        bot = cls(read_faq(path if path is not None else default_faq_path(), columns, on_duplicate), model, **kwargs)
+        if path is None and kwargs.get("threshold") is None:
+            from sentsim.retrieval import read_qa
+
+            queries = read_qa(default_queries_path(), allow_empty_answer=True)
+            bot.calibrate(queries.questions, queries.answers)
+        return bot
 
     @classmethod
     def from_pairs(
@@ -497,19 +525,19 @@ class FAQBot:
         )
 
     # ---------------------------------------------------------------- asking
-    def ask(self, query: str, alternatives: int = 3) -> Answer:
+    def ask(self, query: str, alternatives: int = 3, max_chars: int = MAX_QUERY_CHARS) -> Answer:
         """Answer one question; ``answer`` is None when the bot is not confident. See :class:`Answer`.
 
         Raises:
             QueryError: the query is empty, only spaces, longer than :data:`MAX_QUERY_CHARS`, or not text.
         """
-        return self.ask_many([query], alternatives)[0]
+        return self.ask_many([query], alternatives, max_chars)[0]
 
-    def ask_many(self, queries: Sequence[str], alternatives: int = 3) -> list[Answer]:
+    def ask_many(self, queries: Sequence[str], alternatives: int = 3, max_chars: int = MAX_QUERY_CHARS) -> list[Answer]:
         """Answer many questions in one encoding pass (faster than :meth:`ask` in a loop)."""
         if isinstance(queries, str):
             raise QueryError("ask_many takes a list of queries, not one string (use ask)")
-        texts = [self.check_query(q) for q in queries]
+        texts = [self.check_query(q, max_chars) for q in queries]
         if not texts:
             return []
         if alternatives < 0:
@@ -623,6 +651,11 @@ class FAQBot:
     def __len__(self) -> int:
         return len(self.entries)
 
+    @property
+    def n_answers(self) -> int:
+        """How many distinct answers (entries sharing an id count once)."""
+        return len(self._code_of)
+
     def add(self, question: str, answer: str, id: str | None = None, tags: Sequence[str] = ()) -> FAQEntry:
         """Add one question (embedding only it). A question already in the FAQ with another answer is an error."""
         question = _text(question, "add", "question")
@@ -720,7 +753,7 @@ class FAQBot:
 
             model = load()
         kwargs.setdefault("index", settings.get("index", "auto"))
-        bot = cls(entries, model, threshold=settings["threshold"], margin=settings["margin"], _embeddings=emb, **kwargs)
+        bot = cls(entries, model, threshold=settings["threshold"], margin=settings["margin"], embeddings=emb, **kwargs)
         now = bot._fingerprint()
         if now.shape != probe.shape or not np.allclose(now, probe, atol=1e-3):
             logger.warning("%s: embedded by another model; embedding its %d questions again", folder, len(entries))

@@ -124,7 +124,13 @@ def test_the_bundled_faq_is_real(bundled):
     entries = read_faq(default_faq_path())
     answers = {e.id for e in entries}
     assert len(answers) >= 40 and len(entries) >= 3 * len(answers)  # paraphrases of each entry
-    assert FAQBot.from_file(model=bundled).ask("How do I install sentsim?").id == "install"
+    bot = FAQBot.from_file(model=bundled)
+    assert bot.ask("How do I install sentsim?").id == "install"
+    # calibrated on the labelled queries that ship beside it, out-of-scope ones included
+    assert bot.calibration["out_of_scope"] >= 40 and bot.calibration["in_scope"] >= 100
+    assert bot.calibration["out_of_scope_recall"] >= 70 and bot.calibration["in_scope_accuracy"] >= 70
+    assert bot.ask("What is the capital of France?").answer is None
+    assert FAQBot.from_file(model=bundled, threshold=0.1).calibration is None  # a given threshold is kept
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,205 @@
+"""FAQ bot figures (issue 4): out-of-scope detection on BANKING77 with held-out intents, and `ask` latency.
+
+Run:  python eval/bench_faq.py                    # every part
+      python eval/bench_faq.py --part oos         # held-out intents: in-scope accuracy and out-of-scope recall
+      python eval/bench_faq.py --part latency     # ask() p50/p99 at 1k, 10k and 100k entries
+
+oos: the 77 BANKING77 intents are split (per seed) into 57 in scope, 10 out-of-scope for dev and 10 out-of-scope
+for test. The FAQ is 90% of the in-scope intents' train questions (answer = intent). Dev queries: the other 10% of
+those questions plus the train questions of the dev out-of-scope intents; `FAQBot.calibrate` chooses the threshold
+and margin on them. Test queries: the test questions of the in-scope intents and of the test out-of-scope intents,
+which the bot has never seen in any form. Reported on test: in-scope accuracy (answered and right), out-of-scope
+recall (not answered), and top-1 accuracy without abstaining. Test questions choose nothing.
+
+latency: one `ask` at a time on BANKING77 test questions, after a warm-up, over FAQs of 1,000 and 10,000 BANKING77
+train questions and of 100,000 entries (the 10,000 embeddings repeated with small noise). Beside it, in the same
+process and interleaved: encoding the one question alone (sentsim) and with plain sentence-transformers, so the
+search's share and the ratio to the peer are read from one run.
+
+Writes eval/results/bench_faq.json (or --out) and prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+import sentsim
+from sentsim.faq import FAQBot
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def read_banking(data: Path, split: str) -> list[tuple[str, str]]:
+    with (data / "banking77" / f"{split}.csv").open(encoding="utf-8", newline="") as f:
+        return [(r["text"], r["category"]) for r in csv.DictReader(f)]
+
+
+def oos_split(train, test, seed: int):
+    intents = sorted({c for _, c in train})
+    rng = random.Random(seed)
+    rng.shuffle(intents)
+    oos_dev, oos_test, in_scope = set(intents[:10]), set(intents[10:20]), set(intents[20:])
+    faq, dev = [], []
+    by_intent = defaultdict(list)
+    for text, intent in train:
+        if intent in in_scope:
+            by_intent[intent].append(text)
+        elif intent in oos_dev:
+            dev.append((text, None))
+    for intent in sorted(by_intent):
+        texts = by_intent[intent]
+        rng.shuffle(texts)
+        cut = max(1, len(texts) // 10)
+        dev += [(t, intent) for t in texts[:cut]]
+        faq += [(t, intent) for t in texts[cut:]]
+    test_q = [(t, c if c in in_scope else None) for t, c in test if c in in_scope or c in oos_test]
+    return faq, dev, test_q
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return round(statistics.fmean(values), 4), round(statistics.stdev(values), 4) if len(values) > 1 else 0.0
+
+
+def part_oos(model, data: Path, seeds: list[int]) -> dict:
+    train, test = read_banking(data, "train"), read_banking(data, "test")
+    rows = []
+    for seed in seeds:
+        faq, dev, test_q = oos_split(train, test, seed)
+        bot = FAQBot.from_pairs(faq, model=model, show_progress=False)
+        for objective in ("balanced", "precision"):
+            bot.calibrate([q for q, _ in dev], [e for _, e in dev], objective=objective, target_precision=0.95)
+            answers = bot.ask_many([q for q, _ in test_q], alternatives=0)
+            inn = [(a, e) for a, (_, e) in zip(answers, test_q) if e is not None]
+            out = [a for a, (_, e) in zip(answers, test_q) if e is None]
+            row = {
+                "seed": seed,
+                "objective": objective,
+                "faq_questions": len(faq),
+                "dev_queries": len(dev),
+                "test_in_scope": len(inn),
+                "test_out_of_scope": len(out),
+                "threshold": round(bot.threshold, 4),
+                "margin": bot.margin,
+                "in_scope_accuracy": round(100 * sum(a.answer == e for a, e in inn) / len(inn), 2),
+                "out_of_scope_recall": round(100 * sum(a.answer is None for a in out) / len(out), 2),
+                "top1_no_abstain": round(100 * sum(a.id == e for a, e in inn) / len(inn), 2),
+                "dev": bot.calibration,
+            }
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "dev"}), flush=True)
+    summary = {}
+    for objective in ("balanced", "precision"):
+        sel = [r for r in rows if r["objective"] == objective]
+        summary[objective] = {
+            k: _mean_std([r[k] for r in sel])
+            for k in ("in_scope_accuracy", "out_of_scope_recall", "top1_no_abstain", "threshold")
+        }
+    return {"rows": rows, "summary": summary}
+
+
+def _percentiles(times: list[float]) -> dict:
+    ms = np.array(times) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
+
+
+def part_latency(model, data: Path, n_queries: int, sizes: list[int]) -> dict:
+    from sentence_transformers import SentenceTransformer
+
+    from sentsim.loading import bundled_model_path
+
+    train = read_banking(data, "train")
+    queries = [t for t, _ in read_banking(data, "test")][:n_queries]
+    base = model.encode([t for t, _ in train], batch_size=64)
+    peer = SentenceTransformer(str(bundled_model_path()), device="cpu")
+    rng = np.random.default_rng(0)
+    results = {}
+    for size in sizes:
+        reps = -(-size // len(train))
+        emb = np.vstack([base + (rng.normal(0, 0.01, base.shape) if r else 0) for r in range(reps)])[:size]
+        pairs = [(f"{train[i % len(train)][0]} #{i}", train[i % len(train)][1]) for i in range(size)]
+        bot = FAQBot.from_pairs(pairs, model=model, embeddings=emb, index="exact")
+        for q in queries[:20]:  # warm-up
+            bot.ask(q)
+            peer.encode(q)
+        t_ask, t_enc, t_peer = [], [], []
+        for q in queries:  # interleaved, so load changes hit all three alike
+            t0 = time.perf_counter()
+            bot.ask(q)
+            t1 = time.perf_counter()
+            model.encode([q])
+            t2 = time.perf_counter()
+            peer.encode(q)
+            t3 = time.perf_counter()
+            t_ask.append(t1 - t0)
+            t_enc.append(t2 - t1)
+            t_peer.append(t3 - t2)
+        results[size] = {
+            "ask": _percentiles(t_ask),
+            "sentsim_encode_one": _percentiles(t_enc),
+            "peer_encode_one": _percentiles(t_peer),
+            "queries": len(queries),
+        }
+        print(json.dumps({"entries": size, **results[size]}), flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("oos", "latency", "all"), default="all")
+    parser.add_argument("--model", default=None, help="model folder (default: the bundled model)")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--queries", type=int, default=500, help="latency: questions asked one at a time")
+    parser.add_argument("--sizes", default="1000,10000,100000", help="latency: FAQ sizes")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "bench_faq.json"))
+    args = parser.parse_args(argv)
+    data = Path(args.data)
+    if not (data / "banking77" / "train.csv").is_file():
+        print(f"bench_faq.py: error: {data}/banking77: not found (see ../shared/data/README.md)", file=sys.stderr)
+        return 2
+    model = sentsim.load(args.model, device="cpu")
+    record = {
+        "date": str(date.today()),
+        "machine": f"{platform.machine()} {platform.processor()}".strip(),
+        "command": "python eval/bench_faq.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "model": args.model or "bundled",
+    }
+    if args.part in ("oos", "all"):
+        record["oos"] = part_oos(model, data, [int(s) for s in args.seeds.split(",")])
+        print("\n| objective | in-scope accuracy | out-of-scope recall | top-1 without abstaining | threshold |")
+        print("| --- | --- | --- | --- | --- |")
+        for objective, s in record["oos"]["summary"].items():
+            cells = [
+                f"{s[k][0]:.2f} ± {s[k][1]:.2f}"
+                for k in ("in_scope_accuracy", "out_of_scope_recall", "top1_no_abstain")
+            ]
+            print(f"| {objective} | " + " | ".join(cells) + f" | {s['threshold'][0]:.4f} |")
+    if args.part in ("latency", "all"):
+        record["latency"] = part_latency(model, data, args.queries, [int(s) for s in args.sizes.split(",")])
+        print("\n| entries | ask p50 ms | ask p99 ms | encode one p50 ms (sentsim) | encode one p50 ms (peer) |")
+        print("| --- | --- | --- | --- | --- |")
+        for size, r in record["latency"].items():
+            print(
+                f"| {size:,} | {r['ask']['p50_ms']:.2f} | {r['ask']['p99_ms']:.2f} | "
+                f"{r['sentsim_encode_one']['p50_ms']:.2f} | {r['peer_encode_one']['p50_ms']:.2f} |"
+            )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
