@@ -61,6 +61,8 @@ class PairData:
         source: The file path as given, for messages.
         rows: The 1-based row of each pair in the source file.
         label_column: The name of the label column used, or None.
+        negatives: For unlabelled pairs: a hard negative per pair (a sentence like ``sentence1`` that does not mean
+            the same), used by the multiple-negatives ranking loss beside the in-batch negatives.
 
     Example:
         >>> d = PairData(["a", "b"], ["c", "d"], [1.0, 0.0], "binary", "x.csv", [2, 3], "label")
@@ -75,6 +77,11 @@ class PairData:
     source: str
     rows: list[int]
     label_column: str | None
+    negatives: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.negatives is not None and (self.kind != "none" or len(self.negatives) != len(self.sentence1)):
+            raise ValueError("negatives need unlabelled pairs (kind 'none'), one per pair")
 
     def __len__(self) -> int:
         return len(self.sentence1)
@@ -82,9 +89,11 @@ class PairData:
     def to_dataset(self) -> datasets.Dataset:
         """Build an in-memory Dataset: sentence1, sentence2 and "score" or "label" (float64) when labelled."""
         data: dict[str, list[Any]] = {"sentence1": self.sentence1, "sentence2": self.sentence2}
+        if self.negatives is not None:
+            data["negative"] = self.negatives
         if self.labels is not None and self.kind != "none":
             data["score" if self.kind == "score" else "label"] = [float(x) for x in self.labels]
-        features = {k: datasets.Value("string" if k.startswith("sentence") else "float64") for k in data}
+        features = {k: datasets.Value("float64" if k in ("score", "label") else "string") for k in data}
         return datasets.Dataset.from_dict(data, features=datasets.Features(features))
 
     def select(self, indices: Iterable[int]) -> PairData:
@@ -92,7 +101,8 @@ class PairData:
         idx = [int(i) for i in indices]
         labels = None if self.labels is None else [self.labels[i] for i in idx]
         s1, s2, rows = ([v[i] for i in idx] for v in (self.sentence1, self.sentence2, self.rows))
-        return PairData(s1, s2, labels, self.kind, self.source, rows, self.label_column)
+        negatives = None if self.negatives is None else [self.negatives[i] for i in idx]
+        return PairData(s1, s2, labels, self.kind, self.source, rows, self.label_column, negatives)
 
 
 def _show(text: Any, limit: int = 40) -> str:

@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,7 +36,7 @@ class TrainConfig:
     """Settings of one training run; ``__post_init__`` checks them.
 
     Args:
-        train: the training pairs (CSV, TSV, JSONL or Parquet).
+        train: the training pairs (CSV, TSV, JSONL or Parquet), or a :class:`~sentsim.data.PairData`.
         output_dir: where the trained model goes (written atomically).
         dev: pairs to evaluate on during training, keep the best checkpoint by and choose the threshold on.
         columns: ``"sentence1,sentence2,score"``: the columns to read, by header name or 0-based position.
@@ -62,9 +62,9 @@ class TrainConfig:
         show_progress: progress bars.
     """
 
-    train: str | os.PathLike
+    train: str | os.PathLike | PairData
     output_dir: str | os.PathLike
-    dev: str | os.PathLike | None = None
+    dev: str | os.PathLike | PairData | None = None
     columns: str | Sequence[str] | None = None
     dev_columns: str | Sequence[str] | None = None
     score_range: str | tuple[float, float] | None = None
@@ -162,6 +162,13 @@ def _train_dataset(data: PairData, loss: str, cutoff: float):
     return data.select(keep).to_dataset().remove_columns(["score" if data.kind == "score" else "label"])
 
 
+def _pairs(source, columns, score_range, max_rows=None) -> PairData:
+    """Pairs from a file, or pairs already read (a :class:`PairData`, e.g. built by the FAQ trainer)."""
+    if isinstance(source, PairData):
+        return source if max_rows is None else source.select(range(min(max_rows, len(source))))
+    return read_pairs(source, columns, score_range, max_rows=max_rows)
+
+
 def _last_checkpoint(folder: Path) -> str | None:
     """The newest *complete* checkpoint in ``folder``.
 
@@ -228,8 +235,8 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
     started = time.perf_counter()
 
     # 1. Data
-    train_data = read_pairs(cfg.train, cfg.columns, cfg.score_range, max_rows=cfg.max_train_rows)
-    dev_data = read_pairs(cfg.dev, cfg.dev_columns, cfg.score_range) if cfg.dev is not None else None
+    train_data = _pairs(cfg.train, cfg.columns, cfg.score_range, cfg.max_train_rows)
+    dev_data = _pairs(cfg.dev, cfg.dev_columns, cfg.score_range) if cfg.dev is not None else None
     loss_name, reason = choose_loss(cfg.loss, train_data, cfg.encoder)
     logger.info("loss: %s (%s)", loss_name, reason)
 
@@ -294,7 +301,7 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
     if dev_data is not None:
         dev_after = dev_figures(model, dev_data, cfg.same_cutoff)
         model.config.thresholds = choose_thresholds(model, dev_data, cfg.same_cutoff, cfg.threshold_objective)
-        model.config.threshold_source = f"dev file {cfg.dev}, best {cfg.threshold_objective}" + (
+        model.config.threshold_source = f"dev file {dev_data.source}, best {cfg.threshold_objective}" + (
             f", gold >= {cfg.same_cutoff} as same meaning" if dev_data.kind == "score" else ""
         )
         logger.info("dev after training: %s; thresholds %s", dev_after, model.config.thresholds)
@@ -302,15 +309,15 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
     model.config.training = {
         "loss": loss_name,
         "loss_reason": reason,
-        "train_file": str(cfg.train),
+        "train_file": train_data.source,
         "train_pairs": len(train_data),
         "train_label_kind": train_data.kind,
-        "dev_file": str(cfg.dev) if cfg.dev is not None else None,
+        "dev_file": dev_data.source if dev_data is not None else None,
         "dev_before": dev_before,
         "wall_time_s": round(wall, 1),
         "global_steps": trainer.state.global_step,
         "checkpoint_averaging": averaging,
-        "settings": {k: v for k, v in asdict(cfg).items() if k not in ("train", "dev", "output_dir")},
+        "settings": {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in ("train", "dev", "output_dir")},
     }
     out = Path(cfg.output_dir).expanduser().resolve()
     if trainer.is_world_process_zero():

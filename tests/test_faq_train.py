@@ -1,0 +1,97 @@
+"""Fine-tuning for one FAQ: the pairs it builds (paraphrase positives, hard negatives from other answers), the
+figures before and after, the CLI and its bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import sentsim
+from sentsim.cli import main
+from sentsim.errors import DataError
+from sentsim.faq import FAQEntry, read_faq
+from sentsim.faq_train import faq_figures, faq_pairs, train_faq
+
+ANIMALS = "cat dog bird fish horse cow".split()
+TEMPLATES = ["how do I feed my {}", "what does a {} eat", "food for a {}", "feeding a {} at home"]
+
+
+def animal_faq(tmp_path):
+    path = tmp_path / "faq.csv"
+    rows = [f"{t.format(a)},Feed the {a} its own food.,{a}\n" for a in ANIMALS for t in TEMPLATES[:3]]
+    path.write_text("question,answer,id\n" + "".join(rows), encoding="utf-8")
+    queries = tmp_path / "queries.csv"
+    queries.write_text("query,expected\n" + "".join(f"{TEMPLATES[3].format(a)},{a}\n" for a in ANIMALS))
+    return path, queries
+
+
+def test_pairs_are_paraphrases_with_hard_negatives_from_other_answers(tmp_path, bundled):
+    path, _ = animal_faq(tmp_path)
+    entries = read_faq(path)
+    pairs = faq_pairs(entries, bundled, hard_negatives=True, seed=1)
+    id_of = {e.question: e.id for e in entries}
+    assert len(pairs) == len(entries) and pairs.kind == "none"
+    for anchor, positive, negative in zip(pairs.sentence1, pairs.sentence2, pairs.negatives):
+        assert anchor != positive and id_of[anchor] == id_of[positive]
+        assert id_of[negative] != id_of[anchor]
+    assert pairs.to_dataset().column_names == ["sentence1", "sentence2", "negative"]
+    plain = faq_pairs(entries, hard_negatives=False)
+    assert plain.negatives is None and plain.to_dataset().column_names == ["sentence1", "sentence2"]
+
+
+def test_hard_negatives_are_among_the_nearest_of_other_answers(bundled):
+    entries = [
+        FAQEntry("How do I reset my password?", "A", "pw"),
+        FAQEntry("I forgot my password", "A", "pw"),
+        FAQEntry("How do I change my password?", "B", "change"),
+        FAQEntry("Where is the nearest zoo?", "C", "zoo"),
+        FAQEntry("What animals live at the zoo?", "C", "zoo"),
+        FAQEntry("Can I bring food to the zoo?", "C", "zoo"),
+        FAQEntry("What time does the museum open?", "D", "museum"),
+    ]
+    pairs = faq_pairs(entries, bundled, seed=0)
+    negative_of = dict(zip(pairs.sentence1, pairs.negatives))
+    # the password questions' negatives come from the three nearest other questions, which include "change"
+    assert negative_of["I forgot my password"] in {e.question for e in entries if e.id != "pw"}
+    nearest = faq_figures(entries, bundled)
+    assert nearest["on"] == "the FAQ's own questions" and 0 <= nearest["top1_accuracy"] <= 100
+
+
+def test_faq_with_no_paraphrases_is_refused():
+    entries = [FAQEntry("a question", "A", "a"), FAQEntry("another one", "B", "b")]
+    with pytest.raises(DataError, match="no answer has two or more questions"):
+        faq_pairs(entries, hard_negatives=False)
+
+
+def test_train_faq_saves_a_model_with_figures_before_and_after(tmp_path, tiny_model_dir):
+    path, queries = animal_faq(tmp_path)
+    r = train_faq(
+        path, tmp_path / "out", base_model=str(tiny_model_dir), queries=queries, epochs=4, batch_size=6,
+        learning_rate=1e-3, show_progress=False,
+    )  # fmt: skip
+    assert r.pairs == 18 and r.hard_negatives
+    assert r.before["on"] == "6 labelled in-scope queries"
+    # the tiny random model learns to tell the animals apart on questions it never saw
+    assert r.after["top1_accuracy"] > r.before["top1_accuracy"]
+    record = json.loads((tmp_path / "out" / "sentsim_config.json").read_text())["training"]
+    assert record["loss"] == "mnrl" and record["faq_figures_after"] == r.after
+    assert "hard negatives" in record["train_file"]
+
+
+def test_cli_faq_train(tmp_path, tiny_model_dir, capsys):
+    path, queries = animal_faq(tmp_path)
+    argv = ["-q", "faq", "train", "--faq", str(path), "--output-dir", str(tmp_path / "m"), "--base-model",
+            str(tiny_model_dir), "--epochs", "1", "--batch-size", "6", "--queries", str(queries)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "top-1 before:" in out and "18 training pairs, hard negatives" in out
+    assert sentsim.load(tmp_path / "m").config.training["loss"] == "mnrl"
+    assert main(argv) == 2  # the model is there now
+    assert "already holds a model" in capsys.readouterr().err
+    bad = tmp_path / "single.csv"
+    bad.write_text("question,answer\nq1,A\nq2,B\n")
+    argv2 = ["-q", "faq", "train", "--faq", str(bad), "--output-dir", str(tmp_path / "n"), "--base-model",
+             str(tiny_model_dir)]  # fmt: skip
+    assert main(argv2) == 2
+    assert "no answer has two or more questions" in capsys.readouterr().err
