@@ -3,6 +3,7 @@
 Run:  python eval/bench_faq.py                    # every part
       python eval/bench_faq.py --part oos         # held-out intents: in-scope accuracy and out-of-scope recall
       python eval/bench_faq.py --part latency     # ask() p50/p99 at 1k, 10k and 100k entries
+      python eval/bench_faq.py --part http        # `sentsim serve` under 10,000 requests at concurrency 32
 
 oos: the 77 BANKING77 intents are split (per seed) into 57 in scope, 10 out-of-scope for dev and 10 out-of-scope
 for test. The FAQ is 90% of the in-scope intents' train questions (answer = intent). Dev queries: the other 10% of
@@ -15,6 +16,9 @@ latency: one `ask` at a time on BANKING77 test questions, after a warm-up, over 
 train questions and of 100,000 entries (the 10,000 embeddings repeated with small noise). Beside it, in the same
 process and interleaved: encoding the one question alone (sentsim) and with plain sentence-transformers, so the
 search's share and the ratio to the peer are read from one run.
+
+http: `sentsim serve` (the shipped FAQ) in its own process on 127.0.0.1; this process sends BANKING77 test questions
+to POST /v1/ask, `--concurrency` at a time, `--requests` in all, and counts throughput, latency and errors.
 
 Writes eval/results/bench_faq.json (or --out) and prints Markdown tables.
 """
@@ -155,15 +159,82 @@ def part_latency(model, data: Path, n_queries: int, sizes: list[int]) -> dict:
     return results
 
 
+def part_http(data: Path, n_requests: int, concurrency: int, model: str | None) -> dict:
+    import asyncio
+    import socket
+    import subprocess
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "sentsim.cli", "-q", "serve", "--port", str(port)] + (
+        ["--model", model] if model else []
+    )
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # the model loads and the FAQ is embedded first
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("the server did not come up: " + (server.stderr.read() if server.poll() else ""))
+        questions = [t for t, _ in read_banking(data, "test")]
+
+        async def load() -> tuple[list[float], dict[int, int], float]:
+            times: list[float] = []
+            statuses: dict[int, int] = defaultdict(int)
+            queue = iter(range(n_requests))
+            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+            async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+                async def worker() -> None:
+                    for i in queue:
+                        t0 = time.perf_counter()
+                        try:
+                            r = await client.post("/v1/ask", json={"question": questions[i % len(questions)]})
+                            statuses[r.status_code] += 1
+                        except httpx.HTTPError:
+                            statuses[-1] += 1
+                        times.append(time.perf_counter() - t0)
+
+                start = time.perf_counter()
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
+                return times, statuses, time.perf_counter() - start
+
+        times, statuses, wall = asyncio.run(load())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    errors = sum(n for code, n in statuses.items() if code != 200)
+    result = {
+        "requests": n_requests,
+        "concurrency": concurrency,
+        "wall_s": round(wall, 2),
+        "requests_per_s": round(n_requests / wall, 1),
+        **_percentiles(times),
+        "statuses": dict(statuses),
+        "errors": errors,
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("oos", "latency", "all"), default="all")
+    parser.add_argument("--part", choices=("oos", "latency", "http", "all"), default="all")
     parser.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--queries", type=int, default=500, help="latency: questions asked one at a time")
     parser.add_argument("--sizes", default="1000,10000,100000", help="latency: FAQ sizes")
+    parser.add_argument("--requests", type=int, default=10_000, help="http: requests in all")
+    parser.add_argument("--concurrency", type=int, default=32, help="http: requests in flight at once")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "bench_faq.json"))
+    parser.add_argument("--out", default=None, help="JSON record (default eval/results/bench_faq-PART.json)")
     args = parser.parse_args(argv)
     data = Path(args.data)
     if not (data / "banking77" / "train.csv").is_file():
@@ -195,7 +266,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {size:,} | {r['ask']['p50_ms']:.2f} | {r['ask']['p99_ms']:.2f} | "
                 f"{r['sentsim_encode_one']['p50_ms']:.2f} | {r['peer_encode_one']['p50_ms']:.2f} |"
             )
-    out = Path(args.out)
+    if args.part in ("http", "all"):
+        r = record["http"] = part_http(data, args.requests, args.concurrency, args.model)
+        print("\n| requests | concurrency | requests/s | p50 ms | p99 ms | errors |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        cells = [f"{r['requests']:,}", r["concurrency"], r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["errors"]]
+        print("| " + " | ".join(str(c) for c in cells) + " |")
+    out = Path(args.out or ROOT / "eval" / "results" / f"bench_faq-{args.part}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return 0
