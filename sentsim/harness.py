@@ -13,13 +13,7 @@ plots need); :func:`sentsim.reports.write_report` writes it out. Data is a file 
 :func:`sentsim.data.read_pairs` or :func:`read_qa`), a path under ``../shared/data`` (:func:`data_dir`), or a
 ``datasets`` id written ``ID[@CONFIG][:SPLIT]``. Bad input raises a one-line :class:`~sentsim.errors.SentsimError`.
 
-Example:
-    >>> import numpy as np
-    >>> q = np.array([[1.0, 0.0], [0.0, 1.0]])
-    >>> entries = np.array([[0.9, 0.1], [0.0, 1.0], [1.0, 0.0]])
-    >>> idx, scores = rank(q, entries, k=2, groups=[0, 1, 0])  # at most one entry per answer group
-    >>> idx.tolist()
-    [[2, 1], [1, 0]]
+Ranking and the (question, answer) tables come from :mod:`sentsim.retrieval`, which the FAQ bot shares.
 """
 
 from __future__ import annotations
