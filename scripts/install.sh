@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv/ in the project root and install sentsim into it (editable), with the CPU build of torch.
 #   bash scripts/install.sh          # the library and its CLI
-#   bash scripts/install.sh dev      # ... plus the test tools
+#   bash scripts/install.sh demo     # ... plus the Gradio demo (the README's main job)
+#   bash scripts/install.sh dev      # ... plus the test tools and every optional part the tests cover
 # A second run is quick: nothing is reinstalled while pyproject.toml, constraints.txt and the extras are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -188,6 +188,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
 
+    p = sub.add_parser(
+        "demo",
+        help="the Gradio web demo",
+        description="Serve the Gradio demo (compare, ask the FAQ, batch, search) on 127.0.0.1. Needs the demo "
+        "extra: pip install 'sentsim[demo]'.",
+    )
+    _add_model(p)
+    p.add_argument("--faq", default=None, help="FAQ file for the Ask tab (default: sentsim's own FAQ)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--feedback", default=None, help="where thumbs up/down are appended (default runs/feedback.jsonl)")
+
     p = sub.add_parser("info", help="describe a model", description="What a model is and how it was trained.")
     p.add_argument("model", nargs="?", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -444,6 +455,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        from sentsim.demo import main as demo_main
+    except ImportError as exc:
+        raise ConfigError(f"sentsim demo needs Gradio ({exc.name} is missing): pip install 'sentsim[demo]'") from None
+    argv = ["--port", str(args.port)]
+    for flag, value in (("--model", args.model), ("--faq", args.faq), ("--feedback", args.feedback)):
+        if value is not None:
+            argv += [flag, value]
+    return demo_main(argv)
+
+
 _EVAL_OPTIONS = {  # flag -> the tasks it applies to
     "data": ("sts", "pairs"),
     "dev": ("pairs", "faq"),
@@ -498,6 +521,7 @@ COMMANDS = {
     "average": _cmd_average,
     "faq": _cmd_faq,
     "serve": _cmd_serve,
+    "demo": _cmd_demo,
     "info": _cmd_info,
 }
 
