@@ -325,9 +325,9 @@ def build_app(
             from sentsim.encoders import load
 
             model = load()
+        bot = FAQBot.from_file(source, model=model, **faq_kwargs)  # None: sentsim's own FAQ, calibrated
         if source is None:
             source = str(default_faq_path())  # served, not watched
-        bot = FAQBot.from_file(source, model=model, **faq_kwargs)
     if model is None:
         model = bot.model
     name = model_name or _model_name(model)
