@@ -15,7 +15,9 @@ sentence-transformers, CosineSimilarityLoss, the same epochs and batch size, lr 
 its documentation), and once "zero-shot" (the bundled model). The model sentsim trains on STS-B is also scored on
 the other two tasks, which it must not make worse than zero-shot. Test files are never used for any choice.
 
-Writes OUT/results.json, OUT/results.md (mean and standard deviation over seeds) and OUT/reports/... (one
+Writes OUT/rows.jsonl (each figure as it is measured; `--resume` runs only the models, tasks and seeds it lacks
+with the same settings, so the hours of the full table can be split), OUT/results.json, OUT/results.md (mean and
+standard deviation over seeds) and OUT/reports/... (one
 `sentsim eval` report folder per model, task and seed); prints the results table at the end.
 """
 
@@ -211,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "run"))
     parser.add_argument("--quick", action="store_true", help="short version: few rows, 1 seed, 1 epoch")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep OUT/rows.jsonl and run only what it lacks (a long run in parts)"
+    )
     args = parser.parse_args(argv)
     tasks = [t for t in args.tasks.split(",") if t]
     unknown = [t for t in tasks if t not in TASKS]
@@ -248,23 +253,53 @@ def main(argv: list[str] | None = None) -> int:
         for item in filter(None, args.loss.split(",")):
             task, _, loss = item.partition("=")
             specs[task]["sentsim_loss"] = loss
-        rows: list[dict] = []
+        log = out / "rows.jsonl"  # every figure as it is measured, so --resume can go on from a stopped run
+        done = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if args.resume else []
+        if not args.resume or not log.exists():
+            log.write_text("")
+        zero_setting = "quick" if args.quick else "-"
 
-        def record(model, trained_on, task, seed, figures, wall=None):
+        def setting(task: str) -> str:
+            loss = specs[task].get("sentsim_loss", "auto")
+            return f"epochs={epochs[task]},batch={args.batch_size},loss={loss}" + (",quick" if args.quick else "")
+
+        def current(r: dict) -> bool:  # a resumed row that belongs to this run's settings, models, tasks and seeds
+            if r["model"] == "zero-shot":
+                return r.get("setting") == zero_setting and r["task"] in tasks
+            return (
+                r["model"] in models and r["trained_on"] in tasks and r["task"] in tasks and r["seed"] in seeds
+                and r.get("setting") == setting(r["trained_on"])
+            )  # fmt: skip
+
+        done = [r for r in done if current(r)]
+        rows: list[dict] = list(done)
+
+        def measured(model: str, trained_on: str, seed: int | None, what: str) -> bool:
+            return any(
+                (r["model"], r["trained_on"], r["seed"], r.get("setting")) == (model, trained_on, seed, what)
+                for r in done
+            )
+
+        def record(model, trained_on, task, seed, figures, wall=None, what="-"):
             for figure, value in figures.items():
                 row = {"model": model, "trained_on": trained_on, "task": task, "seed": seed, "figure": figure}
-                rows.append({**row, "value": value, "train_wall_s": wall})
+                rows.append({**row, "value": value, "train_wall_s": wall, "setting": what})
                 print(json.dumps(rows[-1]), flush=True)
+                with log.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(rows[-1]) + "\n")
 
         if "zero-shot" in models:
             bundled = sentsim.load(device="cpu")
             for task in tasks:
+                if any((r["model"], r["task"], r.get("setting")) == ("zero-shot", task, zero_setting) for r in done):
+                    continue
                 record(
                     "zero-shot",
                     "-",
                     task,
                     None,
                     evaluate(task, bundled, "zero-shot", specs, out / "reports" / f"zero-shot-{task}"),
+                    what=zero_setting,
                 )
         for seed in seeds:
             for task in tasks:
@@ -274,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     specs["faq"].update(train=pair_train, dev=pair_dev)
                 for who, trainer in (("peer", train_peer), ("sentsim", train_sentsim)):
-                    if who not in models:
+                    if who not in models or measured(who, task, seed, setting(task)):
                         continue
                     folder, wall = trainer(
                         task, specs[task], tmp / f"{who}-{task}-{seed}", seed, epochs[task], args.batch_size
@@ -284,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                     others = [t for t in tasks if t == task or (who == "sentsim" and task == "sts")]
                     for eval_task in others:
                         report = out / "reports" / f"{who}-{task}-seed{seed}-on-{eval_task}"
-                        record(who, task, eval_task, seed, evaluate(eval_task, model, name, specs, report), wall)
+                        figures = evaluate(eval_task, model, name, specs, report)
+                        record(who, task, eval_task, seed, figures, wall, setting(task))
                     shutil.rmtree(folder, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

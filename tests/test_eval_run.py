@@ -66,3 +66,21 @@ def test_run_quick_end_to_end(tmp_path):
     assert len(reports) == 3 + 2 * 3 + 2
     assert json.loads((out / "reports" / "zero-shot-sts" / "metrics.json").read_text())["metrics"]["spearman_cosine"]
     assert "| sts | spearman_cosine | zero-shot |" in (out / "results.md").read_text()
+
+
+def test_resume_runs_only_what_rows_jsonl_lacks(tmp_path, capsys):
+    data_path("stsb", "test.csv")
+    run = _run_module()
+    argv = ["--quick", "--models", "zero-shot", "--tasks", "sts", "--out", str(tmp_path)]
+    assert run.main(argv) == 0
+    log = tmp_path / "rows.jsonl"
+    first = log.read_text().splitlines()
+    assert len(first) == 1 and json.loads(first[0])["setting"] == "quick"
+    capsys.readouterr()
+    assert run.main([*argv, "--resume"]) == 0  # nothing left to measure: no new row, the same table
+    assert log.read_text().splitlines() == first
+    assert "zero-shot" in (tmp_path / "results.md").read_text()
+    assert '"model": "zero-shot"' not in capsys.readouterr().out  # nothing was evaluated again
+    assert run.main([*argv[:-4], "--tasks", "sts,pairs", "--out", str(tmp_path), "--resume"]) == 0
+    tasks = [json.loads(line)["task"] for line in log.read_text().splitlines()]
+    assert tasks[0] == "sts" and set(tasks[1:]) == {"pairs"}  # only the missing task ran
