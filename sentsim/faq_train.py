@@ -43,7 +43,12 @@ class FAQTrainResult:
 
 
 def faq_pairs(
-    entries: Sequence[FAQEntry], model: Any = None, hard_negatives: bool = True, seed: int = 42, source: str = "FAQ"
+    entries: Sequence[FAQEntry],
+    model: Any = None,
+    hard_negatives: bool = True,
+    seed: int = 42,
+    source: str = "FAQ",
+    show_progress: bool | None = None,
 ) -> PairData:
     """Training pairs of an FAQ: (question, a paraphrase with the same answer[, a hard negative]).
 
@@ -66,7 +71,8 @@ def faq_pairs(
             from sentsim.encoders import load
 
             model = load()
-        emb = np.asarray(model.encode(questions, batch_size=64, show_progress_bar=len(questions) >= 1_000))
+        progress = len(questions) >= 1_000 if show_progress is None else show_progress
+        emb = np.asarray(model.encode(questions, batch_size=64, show_progress_bar=progress))
         code_of = {entry_id: c for c, entry_id in enumerate(groups)}
         codes = np.array([code_of[e.id] for e in entries])
         negatives = []
@@ -107,11 +113,15 @@ def _leave_one_out(emb: np.ndarray, ids: list[str]) -> float | None:
 
 
 def faq_figures(
-    entries: Sequence[FAQEntry], model: Any, queries: Sequence[str] | None = None, expected: Sequence[Any] = ()
+    entries: Sequence[FAQEntry],
+    model: Any,
+    queries: Sequence[str] | None = None,
+    expected: Sequence[Any] = (),
+    show_progress: bool | None = None,
 ) -> dict[str, Any]:
     """Retrieval figures of ``model`` on an FAQ: top-1 accuracy (no abstaining) on the in-scope labelled queries,
     or leave-one-out top-1 on the FAQ's own questions when no queries are given."""
-    bot = FAQBot(entries, model, threshold=0.0, show_progress=len(entries) >= 1_000)
+    bot = FAQBot(entries, model, threshold=0.0, show_progress=show_progress)
     if queries:
         want = bot._expected_ids(expected)
         answers = bot.ask_many(list(queries), alternatives=0)
@@ -169,9 +179,10 @@ def train_faq(
         qa = read_qa(queries, query_columns, allow_empty_answer=True)
         q_texts, q_expected = qa.questions, qa.answers
     start = load(base_model)
-    before = faq_figures(entries, start, q_texts, q_expected)
+    progress = None if show_progress else False
+    before = faq_figures(entries, start, q_texts, q_expected, progress)
     logger.info("before: top-1 %s on %s", before["top1_accuracy"], before["on"])
-    pairs = faq_pairs(entries, start, hard_negatives, seed, source)
+    pairs = faq_pairs(entries, start, hard_negatives, seed, source, progress)
     logger.info("training on %d pairs%s", len(pairs), " with hard negatives" if hard_negatives else "")
     result = train(
         train=pairs,
@@ -185,7 +196,7 @@ def train_faq(
         overwrite=overwrite,
         show_progress=show_progress,
     )
-    after = faq_figures(entries, result.model, q_texts, q_expected)
+    after = faq_figures(entries, result.model, q_texts, q_expected, progress)
     logger.info("after: top-1 %s on %s", after["top1_accuracy"], after["on"])
     result.model.config.training = {
         **(result.model.config.training or {}),
