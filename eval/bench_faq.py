@@ -97,7 +97,7 @@ def part_oos(model, data: Path, seeds: list[int], train_epochs: float = 0) -> di
                 seed_model, wall = sentsim.load(r.output_dir, device="cpu"), r.wall_time_s
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-        bot = FAQBot.from_pairs(faq, model=seed_model, show_progress=False)
+        bot = FAQBot.from_pairs([(q, i, i) for q, i in faq], model=seed_model, show_progress=False)  # id = intent
         for objective in ("balanced", "precision"):
             bot.calibrate([q for q, _ in dev], [e for _, e in dev], objective=objective, target_precision=0.95)
             answers = bot.ask_many([q for q, _ in test_q], alternatives=0)
