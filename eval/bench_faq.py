@@ -1,6 +1,7 @@
 """FAQ bot figures (issue 4): out-of-scope detection on BANKING77 with held-out intents, and `ask` latency.
 
 Run:  python eval/bench_faq.py                    # every part
+      python eval/bench_faq.py --part shipped     # the shipped FAQ: calibrate on half its queries, test on the rest
       python eval/bench_faq.py --part oos         # held-out intents: in-scope accuracy and out-of-scope recall
       python eval/bench_faq.py --part oos --train-epochs 1   # the same after `sentsim faq train` on the in-scope FAQ
       python eval/bench_faq.py --part latency     # ask() p50/p99 at 1k, 10k and 100k entries
@@ -131,6 +132,34 @@ def part_oos(model, data: Path, seeds: list[int], train_epochs: float = 0) -> di
     return {"rows": rows, "summary": summary}
 
 
+def part_shipped(model, seed: int = 0) -> dict:
+    """The FAQ that ships with sentsim: calibrate on a random half of its labelled queries, test on the other half."""
+    from sentsim.faq import default_queries_path
+    from sentsim.retrieval import read_qa
+
+    qa = read_qa(default_queries_path(), allow_empty_answer=True)
+    rows = list(zip(qa.questions, qa.answers))
+    random.Random(seed).shuffle(rows)
+    half = len(rows) // 2
+    bot = FAQBot.from_file(None, model=model, threshold=0.5)  # calibrated below, on the first half only
+    out = {}
+    for objective in ("balanced", "precision"):
+        bot.calibrate([q for q, _ in rows[:half]], [e for _, e in rows[:half]], objective, target_precision=0.95)
+        answers = bot.ask_many([q for q, _ in rows[half:]])
+        inn = [(a, e) for a, (_, e) in zip(answers, rows[half:]) if e]
+        oos = [a for a, (_, e) in zip(answers, rows[half:]) if not e]
+        out[objective] = {
+            "threshold": round(bot.threshold, 4),
+            "margin": bot.margin,
+            "in_scope_accuracy": round(100 * sum(a.answer is not None and a.id == e for a, e in inn) / len(inn), 2),
+            "out_of_scope_recall": round(100 * sum(a.answer is None for a in oos) / len(oos), 2),
+            "top1_no_abstain": round(100 * sum(a.id == e for a, e in inn) / len(inn), 2),
+            "test_queries": len(inn) + len(oos),
+        }
+        print(json.dumps({"objective": objective, **out[objective]}), flush=True)
+    return out
+
+
 def _percentiles(times: list[float]) -> dict:
     ms = np.array(times) * 1000
     return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
@@ -244,7 +273,7 @@ def part_http(data: Path, n_requests: int, concurrency: int, model: str | None) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("oos", "latency", "http", "all"), default="all")
+    parser.add_argument("--part", choices=("shipped", "oos", "latency", "http", "all"), default="all")
     parser.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--queries", type=int, default=500, help="latency: questions asked one at a time")
@@ -266,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python eval/bench_faq.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "model": args.model or "bundled",
     }
+    if args.part in ("shipped", "all"):
+        record["shipped"] = part_shipped(model)
     if args.part in ("oos", "all"):
         record["oos"] = part_oos(model, data, [int(s) for s in args.seeds.split(",")], args.train_epochs)
         print("\n| objective | in-scope accuracy | out-of-scope recall | top-1 without abstaining | threshold |")
