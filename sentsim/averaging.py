@@ -101,8 +101,8 @@ def average_models(
         raise ModelError(f"cannot average a {' and a '.join(sorted(kinds))} encoder")
     mean = _mean_state(loaded, names, weights)
 
-    # The result: a fresh copy of the first model (so the inputs stay as they were) with the mean weights.
-    result = load(models[0], device=device) if not isinstance(models[0], SiameseModel) else _copy(loaded[0])
+    # The result: the first model with the mean weights; a copy when the caller passed it in, so theirs stays.
+    result = _copy(loaded[0]) if isinstance(models[0], SiameseModel) else loaded[0]  # ours when we loaded it
     result.encoder.load_state_dict(mean)
     result.config.training = {
         "averaged_from": names,

@@ -199,7 +199,7 @@ def _average_best(trainer, model: SiameseModel, evaluator, best_key: str, k: int
         logger.warning("average_best: %d checkpoint(s) with a dev figure, nothing to average", len(folders))
         return None
     key = best_key.removeprefix("eval_")
-    best_single = float(evaluator(model.encoder)[key])
+    best_single = float(scored[ranked[0]])  # the trainer's dev figure of the checkpoint it loaded at the end
     soup = average_models(folders, device=str(model.encoder.device))
     averaged = float(evaluator(soup.encoder)[key])
     used = averaged > best_single
