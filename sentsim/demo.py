@@ -46,7 +46,7 @@ from matplotlib.figure import Figure  # noqa: E402
 import sentsim  # noqa: E402
 from sentsim import similarity as sim  # noqa: E402
 from sentsim.data import read_pairs  # noqa: E402
-from sentsim.errors import DataError, SentsimError  # noqa: E402
+from sentsim.errors import DataError, SentsimError, check_text  # noqa: E402
 
 logger = logging.getLogger("sentsim.demo")
 
@@ -136,16 +136,10 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _check_text(value: Any, what: str, limit: int = MAX_TEXT_CHARS) -> str:
     """``value`` stripped, or a one-line error: not text, empty, or longer than ``limit`` characters."""
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise _bad(f"The {what} must be text, not {type(value).__name__}.")
-    if len(value) > limit:
-        raise _bad(f"The {what} has {len(value):,} characters, over the limit of {limit:,}.")
-    text = value.strip()
-    if not text:
-        raise _bad(f"The {what} is empty.")
-    return text
+    try:
+        return check_text("" if value is None else value, f"the {what}", limit)
+    except SentsimError as exc:
+        raise _bad(f"{str(exc)[0].upper()}{str(exc)[1:]}.") from None
 
 
 def _check_metric(metric: Any) -> str:

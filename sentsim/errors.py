@@ -6,7 +6,18 @@ sentence naming the file, row or field at fault. The CLI prints that sentence an
 
 from __future__ import annotations
 
-__all__ = ["SentsimError", "DataError", "ModelError", "OutputExistsError", "ConfigError"]
+from typing import Any
+
+__all__ = [
+    "SentsimError",
+    "DataError",
+    "ModelError",
+    "OutputExistsError",
+    "ConfigError",
+    "TextError",
+    "TextTooLongError",
+    "check_text",
+]
 
 
 class SentsimError(ValueError):
@@ -27,3 +38,53 @@ class OutputExistsError(SentsimError):
 
 class ConfigError(SentsimError):
     """A setting has a value sentsim cannot use."""
+
+
+class TextError(SentsimError):
+    """A text input (a query, a sentence) is not text, is empty or only spaces, or is over its size limit."""
+
+
+class TextTooLongError(TextError):
+    """A text input is over its size limit (HTTP 413 in ``sentsim serve``)."""
+
+
+def check_text(
+    value: Any,
+    field: str,
+    limit: int,
+    *,
+    error: type[SentsimError] = TextError,
+    too_long: type[SentsimError] = TextTooLongError,
+    allow_empty: bool = False,
+) -> str:
+    """The one check every text input goes through: the library, the HTTP service and the demo.
+
+    Args:
+        value: what the caller gave.
+        field: how the message names it ("the query", "sentence1").
+        limit: the most characters allowed.
+        error: the class raised for non-text or empty input.
+        too_long: the class raised for input over ``limit``.
+        allow_empty: accept empty and all-space text (an embedding of "" is legal).
+
+    Returns:
+        ``value`` without leading and trailing spaces (``value`` itself when ``allow_empty``).
+
+    Example:
+        >>> check_text("  how do I install it ", "the query", 100)
+        'how do I install it'
+        >>> check_text("   ", "the query", 100)
+        Traceback (most recent call last):
+        ...
+        sentsim.errors.TextError: the query is only spaces
+    """
+    if not isinstance(value, str):
+        raise error(f"{field} must be text, not {type(value).__name__}")
+    if len(value) > limit:
+        raise too_long(f"{field} has {len(value):,} characters, over the limit of {limit:,}")
+    if allow_empty:
+        return value
+    text = value.strip()
+    if not text:
+        raise error(f"{field} is empty" if not value else f"{field} is only spaces")
+    return text

@@ -36,7 +36,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from sentsim.errors import ConfigError, DataError, ModelError, SentsimError
+from sentsim.errors import ConfigError, DataError, ModelError, TextError, TextTooLongError, check_text
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +62,12 @@ _PROBES = (  # embedded to fingerprint a model: a bot loaded with another model 
 Objective = Literal["balanced", "precision"]
 
 
-class QueryError(SentsimError):
+class QueryError(TextError):
     """A query the bot cannot take: empty, only spaces, too long, or not text."""
+
+
+class QueryTooLongError(QueryError, TextTooLongError):
+    """A query over the bot's size limit."""
 
 
 @dataclass(frozen=True)
@@ -460,14 +464,7 @@ class FAQBot:
     @staticmethod
     def check_query(query: Any, max_chars: int = MAX_QUERY_CHARS) -> str:
         """The query, stripped; or a one-line :class:`QueryError`."""
-        if not isinstance(query, str):
-            raise QueryError(f"the query must be text, not {type(query).__name__}")
-        if len(query) > max_chars:
-            raise QueryError(f"the query has {len(query)} characters, over the limit of {max_chars}")
-        text = query.strip()
-        if not text:
-            raise QueryError("the query is empty" if not query else "the query is only spaces")
-        return text
+        return check_text(query, "the query", max_chars, error=QueryError, too_long=QueryTooLongError)
 
     def _candidates(self, q_emb: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         """For each query, the best entry of each of the ``k`` best distinct answers: (row, score), best first."""

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sentsim.errors import ConfigError, DataError
+from sentsim.errors import ConfigError, DataError, check_text
 from sentsim.model import SiameseModel
 
 logger = logging.getLogger(__name__)
@@ -60,11 +60,7 @@ else:
 
 
 def _check_text(text: Any, where: str) -> str:
-    if not isinstance(text, str):
-        raise ConfigError(f"{where} must be a string, not {type(text).__name__}")
-    if len(text) > MAX_TEXT_CHARS:
-        raise DataError(f"{where} has {len(text):,} characters, over the limit of {MAX_TEXT_CHARS:,}")
-    return text
+    return check_text(text, where, MAX_TEXT_CHARS, error=ConfigError, too_long=DataError, allow_empty=True)
 
 
 class SentsimEmbeddings(_Base):

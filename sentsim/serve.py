@@ -32,7 +32,7 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from sentsim.errors import ConfigError, SentsimError
+from sentsim.errors import ConfigError, SentsimError, TextTooLongError, check_text
 from sentsim.faq import MAX_QUERY_CHARS, FAQBot, QueryError, default_faq_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -498,12 +498,12 @@ def build_app(
     async def _on_too_large(request: Request, exc: _TooLarge) -> Any:
         return _error(413, exc.message)
 
-    def _check_text(text: str, field: str, limit: int = max_text_chars) -> str:
-        if len(text) > limit:
-            raise _TooLarge(f"{field} has {len(text)} characters, over the limit of {limit}")
-        if not text.strip():
-            raise SentsimError(f"{field} is {'empty' if not text else 'only spaces'}")
-        return text
+    @app.exception_handler(TextTooLongError)
+    async def _on_text_too_long(request: Request, exc: TextTooLongError) -> Any:
+        return _error(413, str(exc))
+
+    def _check_text(text: str, field: str) -> str:
+        return check_text(text, field, max_text_chars)
 
     # ---------------------------------------------------------------- endpoints
     @app.post(

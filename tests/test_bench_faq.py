@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-from tests.conftest import data_path
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import data_path, load_script
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_faq", ROOT / "eval" / "bench_faq.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("eval/bench_faq.py")
 
 
 def test_oos_split_keeps_test_intents_out_of_the_faq_and_dev():

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import data_path
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import data_path, load_script
 
 
 def _run_module():
-    spec = importlib.util.spec_from_file_location("eval_run", ROOT / "eval" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("eval/run.py", "eval_run")
 
 
 def test_run_rejects_unknown_task_and_missing_data(tmp_path, capsys):

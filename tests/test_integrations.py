@@ -65,8 +65,8 @@ def test_unnormalised_option_and_repr(bundled):
     [
         ("just one string", ConfigError, r"not one string \(use embed_query\)"),
         ([], ConfigError, "empty list"),
-        (["fine", 3, "fine"], ConfigError, r"texts\[1\] must be a string, not int"),
-        (["fine", None], ConfigError, r"texts\[1\] must be a string, not NoneType"),
+        (["fine", 3, "fine"], ConfigError, r"texts\[1\] must be text, not int"),
+        (["fine", None], ConfigError, r"texts\[1\] must be text, not NoneType"),
         (["fine", "x" * (MAX_TEXT_CHARS + 1)], DataError, r"texts\[1\] has 100,001 characters, over the limit"),
         ({"a": 1}, ConfigError, "list of texts, not dict"),
     ],
@@ -78,7 +78,7 @@ def test_embed_documents_refuses_bad_input(emb, texts, error, message):
 
 
 def test_embed_query_and_constructor_refuse_bad_input(emb, bundled):
-    with pytest.raises(ConfigError, match="the query must be a string, not list"):
+    with pytest.raises(ConfigError, match="the query must be text, not list"):
         emb.embed_query(["a list"])
     with pytest.raises(DataError, match="the query has 100,001 characters"):
         emb.embed_query("x" * (MAX_TEXT_CHARS + 1))
@@ -154,7 +154,7 @@ def test_faq_bot_example(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.splitlines()
     assert lines[0] == "Use the 'Forgot password' link on the sign-in page."
-    assert lines[1].startswith("Please ask another way: the query has 2001 characters")  # and the loop goes on
+    assert lines[1].startswith("Please ask another way: the query has 2,001 characters")  # and the loop goes on
     assert lines[2] == "Sorry, I don't know that one."
     suggestions = lines[3:]
     assert len(suggestions) == 3 and all(s.startswith("Did you mean: ") and s.endswith("?") for s in suggestions)
