@@ -165,6 +165,11 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--queries", default=None, help="labelled queries (query,expected) for the figures")
     q.add_argument("--columns", default=None, help="query,expected columns of --queries")
     q.add_argument("--no-hard-negatives", action="store_true", help="in-batch negatives only")
+    q.add_argument(
+        "--feedback",
+        default=None,
+        help="the demo's feedback file (JSONL): queries voted a right match train as paraphrases of the question",
+    )
     q.add_argument("--epochs", type=float, default=1)
     q.add_argument("--batch-size", type=int, default=32)
     q.add_argument("--lr", type=float, default=2e-5)
@@ -386,6 +391,7 @@ def _cmd_faq_train(args: argparse.Namespace) -> int:
         query_columns=args.columns,
         faq_columns=args.faq_columns,
         hard_negatives=not args.no_hard_negatives,
+        feedback=args.feedback,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,
@@ -394,6 +400,13 @@ def _cmd_faq_train(args: argparse.Namespace) -> int:
         show_progress=not (args.no_progress or args.quiet),
     )
     print(f"saved {r.output_dir} ({r.pairs} training pairs{', hard negatives' if r.hard_negatives else ''})")
+    if r.feedback is not None:
+        f = r.feedback
+        print(
+            f"feedback: {f['positive']} queries voted a right match trained on; {f['negative']} wrong matches not "
+            f"used (they name no right answer); {f['unknown']} for questions no longer in the FAQ, "
+            f"{f['duplicate']} duplicates"
+        )
     print(f"top-1 before: {r.before['top1_accuracy']}  after: {r.after['top1_accuracy']}  (on {r.after['on']})")
     print(f"wall time: {r.wall_time_s:.1f} s")
     return 0

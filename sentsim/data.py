@@ -42,7 +42,7 @@ KNOWN_NAMES: dict[str, tuple[str, ...]] = {  # lower-case column names read_pair
     "first sentence": ("sentence1", "sentence_1", "sentence_a", "text1", "text_a", "s1", "question1",
                        "anchor", "query", "#1 string"),
     "second sentence": ("sentence2", "sentence_2", "sentence_b", "text2", "text_b", "s2", "question2",
-                        "positive", "#2 string"),
+                        "positive", "#2 string", "matched_question"),
     "label": ("score", "label", "similarity", "similarity_score", "relatedness_score", "gold", "quality",
               "is_duplicate"),
 }  # fmt: skip

@@ -195,7 +195,10 @@ def append_feedback(path: str | os.PathLike, record: Mapping[str, Any]) -> None:
 
 def vote_record(records: Mapping[int, Mapping[str, Any]] | None, index: Any, liked: Any) -> dict[str, Any] | None:
     """The feedback line for a thumbs up/down on chat message ``index``, or None when there is nothing to record
-    (a message the bot did not write, or a vote taken back).
+    (a message the bot did not write, a vote taken back, or a thumbs-down on "I don't know").
+
+    The line is a training pair for ``sentsim train --train FEEDBACK`` (``query``, ``matched_question``,
+    ``label``) and, through its up votes, for ``sentsim faq train --feedback FEEDBACK``.
 
     Args:
         records: Per chat message index, what the bot answered: query, matched_question, answer, id, score.
@@ -213,13 +216,20 @@ def vote_record(records: Mapping[int, Mapping[str, Any]] | None, index: Any, lik
         vote = None
     if record is None or vote is None:
         return None
+    answered = record.get("answer") is not None
+    if not answered and vote == "down":
+        # "It should have answered" names no right answer (the did-you-mean options lead to one): nothing to learn
+        return None
+    # An up vote on an answer: the query and the matched question mean the same (label 1). A down vote on an
+    # answer, or an up vote on "I don't know": the matched question was not the user's (label 0).
     return {
         "query": record.get("query"),
         "matched_question": record.get("matched_question"),
         "answer": record.get("answer"),
         "id": record.get("id"),
-        "score": record.get("score"),
+        "match_score": record.get("score"),  # not "score", which pair readers take for the label
         "vote": vote,
+        "label": 1 if vote == "up" and answered else 0,  # `sentsim train` reads (query, matched_question, label)
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 

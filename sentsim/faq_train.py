@@ -27,7 +27,7 @@ from sentsim.faq import FAQBot, FAQEntry, read_faq
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["faq_pairs", "faq_figures", "train_faq", "FAQTrainResult"]
+__all__ = ["faq_pairs", "faq_figures", "feedback_questions", "train_faq", "FAQTrainResult"]
 
 
 @dataclass
@@ -40,6 +40,7 @@ class FAQTrainResult:
     pairs: int
     hard_negatives: bool
     wall_time_s: float
+    feedback: dict[str, int] | None = None
 
 
 def faq_pairs(
@@ -96,6 +97,51 @@ def faq_pairs(
     )
 
 
+def feedback_questions(path: str | os.PathLike, entries: Sequence[FAQEntry]) -> tuple[list[FAQEntry], dict[str, int]]:
+    """The demo's feedback as extra questions for training: each query voted a right match (label 1) becomes one
+    more question of the entry it matched, so it is trained as a paraphrase of that entry's questions.
+
+    A feedback file is the JSON lines the demo's Ask tab appends (``query``, ``matched_question``, ``label``: 1 for
+    a thumbs-up on an answer, 0 for a wrong match, ...); any pair file with those roles works. A wrong match says
+    which answer is not the user's but not which is, so it gives no positive here (``sentsim train --train
+    FEEDBACK`` uses it, as a label-0 pair).
+
+    Returns:
+        The extra entries, and counts: ``positive`` (used), ``negative`` (not used here), ``unknown`` (positives
+        whose matched question is no longer in this FAQ, skipped), ``duplicate`` (queries already in the FAQ or
+        voted twice).
+
+    Raises:
+        DataError: the file is missing or malformed (one line naming it and the row), or it has no votes.
+    """
+    from sentsim.data import read_pairs
+
+    votes = read_pairs(path)
+    if votes.labels is None or votes.kind != "binary":
+        raise DataError(f"{os.fspath(path)}: expected votes labelled 1 (up) or 0 (down) in a 'label' column")
+    by_question = {e.question: e for e in entries}
+    seen = {e.question.strip().lower() for e in entries}
+    extra: list[FAQEntry] = []
+    counts = {"positive": 0, "negative": 0, "unknown": 0, "duplicate": 0}
+    for query, matched, label in zip(votes.sentence1, votes.sentence2, votes.labels):
+        if label != 1:
+            counts["negative"] += 1
+            continue
+        entry = by_question.get(matched)
+        key = query.strip().lower()
+        if entry is None:
+            counts["unknown"] += 1
+        elif key in seen:
+            counts["duplicate"] += 1
+        else:
+            seen.add(key)
+            extra.append(FAQEntry(question=query.strip(), answer=entry.answer, id=entry.id, tags=("feedback",)))
+            counts["positive"] += 1
+    if counts["unknown"]:
+        logger.warning("%s: %d right matches name questions no longer in the FAQ; skipped", path, counts["unknown"])
+    return extra, counts
+
+
 def _leave_one_out(emb: np.ndarray, ids: list[str]) -> float | None:
     """Top-1 accuracy of each question (whose answer has others) asked against all the other questions."""
     codes = np.unique(np.array(ids), return_inverse=True)[1]
@@ -141,6 +187,7 @@ def train_faq(
     query_columns: str | Sequence[str] | None = None,
     faq_columns: str | Sequence[str] | None = None,
     hard_negatives: bool = True,
+    feedback: str | os.PathLike | None = None,
     epochs: float = 1,
     batch_size: int = 32,
     learning_rate: float = 2e-5,
@@ -156,6 +203,8 @@ def train_faq(
         base_model: The model to start from; the bundled model when None.
         queries: Labelled queries (``query,expected``) for the before and after figures; never trained on.
         hard_negatives: Mine a hard negative per pair from the FAQ itself.
+        feedback: The demo's feedback file: its up-voted queries train as paraphrases of the questions they
+            matched (see :func:`feedback_questions`); the figures are still measured on the FAQ as it is.
         epochs, batch_size, learning_rate, seed, overwrite, show_progress: As in :func:`sentsim.train`.
 
     Example:
@@ -182,7 +231,13 @@ def train_faq(
     progress = None if show_progress else False
     before = faq_figures(entries, start, q_texts, q_expected, progress)
     logger.info("before: top-1 %s on %s", before["top1_accuracy"], before["on"])
-    pairs = faq_pairs(entries, start, hard_negatives, seed, source, progress)
+    votes = None
+    train_entries = entries
+    if feedback is not None:
+        extra, votes = feedback_questions(feedback, entries)
+        train_entries = entries + extra
+        logger.info("feedback: %d up-voted queries added as questions (%s)", len(extra), votes)
+    pairs = faq_pairs(train_entries, start, hard_negatives, seed, source, progress)
     logger.info("training on %d pairs%s", len(pairs), " with hard negatives" if hard_negatives else "")
     result = train(
         train=pairs,
@@ -203,8 +258,9 @@ def train_faq(
         "faq": source,
         "faq_figures_before": before,
         "faq_figures_after": after,
+        **({"feedback": os.fspath(feedback), "feedback_votes": votes} if votes is not None else {}),
     }
     result.model.save(result.output_dir, overwrite=True)
     return FAQTrainResult(
-        result.output_dir, before, after, len(pairs), hard_negatives, round(time.perf_counter() - started, 1)
+        result.output_dir, before, after, len(pairs), hard_negatives, round(time.perf_counter() - started, 1), votes
     )

@@ -174,13 +174,32 @@ def test_chat_turn_and_vote_write_feedback(served):
     assert [o["value"] for o in history[3]["options"]] == unknown["suggestions"]
     assert app.vote_record(records, 0, True) is None  # the user's own message
     assert app.vote_record(records, 1, "") is None  # a vote taken back
+    assert app.vote_record(records, 3, False) is None  # "should have answered" names no right answer
     like = next(f for f in served.demo.fns.values() if f.name == "on_vote")
     like.fn(records, SimpleNamespace(index=1, liked=True, value=None))
-    like.fn(records, SimpleNamespace(index=3, liked=False, value=None))
+    like.fn(records, SimpleNamespace(index=1, liked=False, value=None))
+    like.fn(records, SimpleNamespace(index=3, liked=True, value=None))
     lines = [json.loads(line) for line in served.feedback.read_text(encoding="utf-8").splitlines()]
-    assert [(x["vote"], x["id"]) for x in lines] == [("up", "install"), ("down", unknown["id"])]
-    assert lines[0]["matched_question"] == "How do I install sentsim?" and lines[1]["answer"] is None
-    assert set(lines[0]) == {"query", "matched_question", "answer", "id", "score", "vote", "time"}
+    assert [(x["vote"], x["id"], x["label"]) for x in lines] == [
+        ("up", "install", 1),  # a good answer: the query means the matched question
+        ("down", "install", 0),  # a bad answer: it does not
+        ("up", unknown["id"], 0),  # a right "I don't know": the nearest question is not a match
+    ]
+    assert lines[0]["matched_question"] == "How do I install sentsim?" and lines[2]["answer"] is None
+    assert set(lines[0]) == {"query", "matched_question", "answer", "id", "match_score", "vote", "label", "time"}
+
+    # The loop closes: the file is training data for sentsim train (pairs) and sentsim faq train (up votes).
+    from sentsim.data import read_pairs
+    from sentsim.faq_train import feedback_questions
+
+    pairs = read_pairs(served.feedback)
+    assert pairs.kind == "binary" and pairs.labels == [1.0, 0.0, 0.0]
+    assert pairs.sentence1[0] == "how do I install sentsim" and pairs.sentence2[0] == "How do I install sentsim?"
+    from sentsim.faq import default_faq_path, read_faq
+
+    extra, counts = feedback_questions(served.feedback, read_faq(default_faq_path()))
+    assert [(e.question, e.id) for e in extra] == [("how do I install sentsim", "install")]
+    assert counts == {"positive": 1, "negative": 2, "unknown": 0, "duplicate": 0}
 
 
 # ------------------------------------------------------------------------------------------------ /batch

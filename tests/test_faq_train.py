@@ -11,7 +11,7 @@ import sentsim
 from sentsim.cli import main
 from sentsim.errors import DataError
 from sentsim.faq import FAQEntry, read_faq
-from sentsim.faq_train import faq_figures, faq_pairs, train_faq
+from sentsim.faq_train import faq_figures, faq_pairs, feedback_questions, train_faq
 
 ANIMALS = "cat dog bird fish horse cow".split()
 TEMPLATES = ["how do I feed my {}", "what does a {} eat", "food for a {}", "feeding a {} at home"]
@@ -95,3 +95,58 @@ def test_cli_faq_train(tmp_path, tiny_model_dir, capsys):
              str(tiny_model_dir)]  # fmt: skip
     assert main(argv2) == 2
     assert "no answer has two or more questions" in capsys.readouterr().err
+
+
+def _votes(path, rows):
+    lines = [
+        {"query": q, "matched_question": m, "answer": None, "id": None, "match_score": 0.5, "label": y} for q, m, y in rows
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_feedback_right_matches_become_questions_of_their_entry(tmp_path):
+    path, _ = animal_faq(tmp_path)
+    entries = read_faq(path)
+    votes = _votes(
+        tmp_path / "feedback.jsonl",
+        [
+            ("my cat is hungry, what now", "how do I feed my cat", 1),
+            ("My cat is hungry, what now ", "what does a cat eat", 1),  # the same query again
+            ("how do I feed my dog", "how do I feed my dog", 1),  # already an FAQ question
+            ("parrot seed?", "how do I feed my parrot", 1),  # that question is gone from the FAQ
+            ("is a cow a fish", "food for a fish", 0),  # a wrong match names no right answer
+        ],
+    )
+    extra, counts = feedback_questions(votes, entries)
+    assert [(e.question, e.id, e.tags) for e in extra] == [("my cat is hungry, what now", "cat", ("feedback",))]
+    assert counts == {"positive": 1, "negative": 1, "unknown": 1, "duplicate": 2}
+
+
+def test_feedback_file_without_votes_is_refused(tmp_path):
+    path, _ = animal_faq(tmp_path)
+    bad = tmp_path / "fb.jsonl"
+    bad.write_text(json.dumps({"query": "a", "matched_question": "b"}) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="fb.jsonl: expected votes labelled 1"):
+        feedback_questions(bad, read_faq(path))
+    with pytest.raises(DataError, match="missing.jsonl: file not found"):
+        feedback_questions(tmp_path / "missing.jsonl", read_faq(path))
+
+
+def test_cli_faq_train_with_feedback(tmp_path, tiny_model_dir, capsys):
+    path, queries = animal_faq(tmp_path)
+    votes = _votes(
+        tmp_path / "feedback.jsonl", [("my cat is hungry", "how do I feed my cat", 1), ("x y", "food for a cow", 0)]
+    )
+    argv = ["-q", "faq", "train", "--faq", str(path), "--output-dir", str(tmp_path / "m"), "--base-model",
+            str(tiny_model_dir), "--epochs", "1", "--batch-size", "6", "--feedback", str(votes)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "19 training pairs" in out and "feedback: 1 queries voted a right match trained on; 1 wrong" in out
+    record = sentsim.load(tmp_path / "m").config.training
+    assert record["feedback_votes"]["positive"] == 1
+    # and plain pair training takes the same file: (query, matched question, label) with 0/1 labels
+    argv = ["-q", "train", "--train", str(votes), "--output-dir", str(tmp_path / "p"), "--base-model",
+            str(tiny_model_dir), "--epochs", "1", "--batch-size", "2"]  # fmt: skip
+    assert main(argv) == 0
+    assert sentsim.load(tmp_path / "p").config.training["loss"] == "online_contrastive"
