@@ -203,6 +203,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--faq", default=None, help="FAQ file for the Ask tab (default: sentsim's own FAQ)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--feedback", default=None, help="where thumbs up/down are appended (default runs/feedback.jsonl)")
+    p.add_argument(
+        "--mcp",
+        action="store_true",
+        help="also serve the endpoints as MCP tools (streamable HTTP at /gradio_api/mcp/); needs the mcp package",
+    )
 
     p = sub.add_parser("info", help="describe a model", description="What a model is and how it was trained.")
     p.add_argument("model", nargs="?", default=None, help="model folder (default: the bundled model)")
@@ -477,7 +482,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for flag, value in (("--model", args.model), ("--faq", args.faq), ("--feedback", args.feedback)):
         if value is not None:
             argv += [flag, value]
-    return demo_main(argv)
+    return demo_main(argv + (["--mcp"] if args.mcp else []))
 
 
 _EVAL_OPTIONS = {  # flag -> the tasks it applies to

@@ -46,13 +46,14 @@ from matplotlib.figure import Figure  # noqa: E402
 import sentsim  # noqa: E402
 from sentsim import similarity as sim  # noqa: E402
 from sentsim.data import read_pairs  # noqa: E402
-from sentsim.errors import DataError, SentsimError, check_text  # noqa: E402
+from sentsim.errors import ConfigError, DataError, SentsimError, check_text  # noqa: E402
 
 logger = logging.getLogger("sentsim.demo")
 
 __all__ = [
     "build_demo",
     "launch_demo",
+    "mcp_available",
     "append_feedback",
     "vote_record",
     "chat_turn",
@@ -643,14 +644,14 @@ def build_demo(model: Any = None, bot: Any = None, feedback_path: str | os.PathL
                     "for the metric. Up to 2,000 characters each."
                 )
                 with gr.Row():
-                    s1 = gr.Textbox(label="Sentence 1", max_length=MAX_TEXT_CHARS, scale=3)
-                    s2 = gr.Textbox(label="Sentence 2", max_length=MAX_TEXT_CHARS, scale=3)
+                    s1 = gr.Textbox(label="Sentence 1", max_length=MAX_TEXT_CHARS, scale=3, elem_id="sentence1")
+                    s2 = gr.Textbox(label="Sentence 2", max_length=MAX_TEXT_CHARS, scale=3, elem_id="sentence2")
                 with gr.Row():
                     metric = gr.Dropdown(list(sim.METRICS), value=model.metric, label="Metric", scale=1)
                     go = gr.Button("Compare", variant="primary", scale=1)
                 with gr.Row():
-                    score_out = gr.Number(label="Score", precision=4)
-                    verdict_out = gr.Textbox(label="Verdict")
+                    score_out = gr.Number(label="Score", precision=4, elem_id="score")
+                    verdict_out = gr.Textbox(label="Verdict", elem_id="verdict")
                     threshold_out = gr.Number(label="Threshold", precision=4)
                 heatmap_out = gr.Plot(label="Token-by-token similarity", format="png")
                 gr.Examples(COMPARE_EXAMPLES, inputs=[s1, s2, metric], example_labels=COMPARE_LABELS)
@@ -673,7 +674,9 @@ def build_demo(model: Any = None, bot: Any = None, feedback_path: str | os.PathL
                     f"best match scores at least {bot.threshold:.3f} and is not too close to another answer; "
                     "otherwise it says it does not know. Thumbs up/down on a reply records your feedback."
                 )
-                chatbot = gr.Chatbot(label="FAQ bot", height=420, placeholder="Ask about installing, training, ...")
+                chatbot = gr.Chatbot(
+                    label="FAQ bot", height=420, placeholder="Ask about installing, training, ...", elem_id="faq-chat"
+                )
                 records = gr.State({})
                 with gr.Row():
                     question = gr.Textbox(
@@ -749,10 +752,29 @@ def build_demo(model: Any = None, bot: Any = None, feedback_path: str | os.PathL
     return demo
 
 
-def launch_demo(demo: gr.Blocks, port: int = 7860, host: str = "127.0.0.1", **kwargs: Any) -> Any:
+def mcp_available() -> bool:
+    """Whether Gradio's MCP server can run here (it needs the ``mcp`` package: ``pip install 'gradio[mcp]'``)."""
+    import importlib.util
+
+    return importlib.util.find_spec("mcp") is not None
+
+
+def launch_demo(demo: gr.Blocks, port: int = 7860, host: str = "127.0.0.1", mcp: bool = False, **kwargs: Any) -> Any:
     """Launch ``demo`` locally: no share link, no analytics, a coarse upload cap, no run history kept in the
-    browser. Extra keyword arguments go to ``demo.launch`` (e.g. ``prevent_thread_lock=True``)."""
+    browser. Extra keyword arguments go to ``demo.launch`` (e.g. ``prevent_thread_lock=True``).
+
+    Args:
+        mcp: Also serve every named endpoint (``compare``, ``ask``, ``batch``, ``search``) as an MCP tool through
+            Gradio's own MCP server, at ``http://HOST:PORT/gradio_api/mcp/`` (streamable HTTP). Each tool's
+            description and typed parameters come from the endpoint function's signature and docstring.
+
+    Raises:
+        ConfigError: ``mcp`` was asked for but the ``mcp`` package is not installed.
+    """
+    if mcp and not mcp_available():
+        raise ConfigError("the MCP server needs the mcp package: pip install 'gradio[mcp]' (or 'sentsim[demo]')")
     options: dict[str, Any] = {
+        "mcp_server": mcp,
         "server_name": host,
         "server_port": port,
         "share": False,
@@ -770,6 +792,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faq", help="an FAQ file for the Ask tab (default: sentsim's own FAQ, calibrated)")
     parser.add_argument("--port", type=int, default=7860, help="the port (default: 7860)")
     parser.add_argument("--feedback", help=f"where thumbs up/down are appended (default: {DEFAULT_FEEDBACK_PATH})")
+    parser.add_argument("--mcp", action="store_true", help="also serve the endpoints as MCP tools (/gradio_api/mcp/)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's start-up self-checks
@@ -777,7 +800,7 @@ def main(argv: list[str] | None = None) -> int:
         model = sentsim.load(args.model)
         bot = sentsim.FAQBot.from_file(args.faq, model=model) if args.faq else None
         demo = build_demo(model=model, bot=bot, feedback_path=args.feedback)
-        launch_demo(demo, port=args.port)
+        launch_demo(demo, port=args.port, mcp=args.mcp)
     except SentsimError as exc:
         print(f"sentsim demo: {_one_line(exc)}", file=sys.stderr)
         return 2

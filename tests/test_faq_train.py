@@ -98,9 +98,8 @@ def test_cli_faq_train(tmp_path, tiny_model_dir, capsys):
 
 
 def _votes(path, rows):
-    lines = [
-        {"query": q, "matched_question": m, "answer": None, "id": None, "match_score": 0.5, "label": y} for q, m, y in rows
-    ]
+    keys = ("query", "matched_question", "label")
+    lines = [{**dict(zip(keys, row)), "answer": None, "id": None, "match_score": 0.5} for row in rows]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     return path
 
