@@ -29,9 +29,13 @@ import logging
 import os
 import threading
 import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
+from sentsim.batching import MicroBatcher
 from sentsim.errors import ConfigError, SentsimError, TextTooLongError, check_text
 from sentsim.faq import MAX_QUERY_CHARS, FAQBot, QueryError, default_faq_path
 
@@ -277,6 +281,7 @@ def build_app(
     faq_kwargs: dict[str, Any] | None = None,
     max_body_bytes: int | None = None,
     model_name: str | None = None,
+    ask_batch: int = 32,
 ) -> "FastAPI":
     """The FastAPI app of the service.
 
@@ -296,6 +301,9 @@ def build_app(
         max_body_bytes: The largest request body (413 beyond, before it is parsed); by default 1 MiB, or more when
             ``max_batch`` texts of ``max_text_chars`` escaped characters need more.
         model_name: How ``/v1/embed`` and ``/healthz`` name the model; from the model's config when None.
+        ask_batch: The most ``/v1/ask`` questions answered by one batched call: questions that arrive while one
+            batch is computed are embedded and searched together in the next (see :mod:`sentsim.batching`); a
+            lone question never waits. 1 answers every question on its own.
 
     Raises:
         ConfigError: FastAPI is not installed, or a limit is not positive.
@@ -310,8 +318,11 @@ def build_app(
 
     from sentsim import __version__
 
-    if max_text_chars < 1 or max_batch < 1:
-        raise ConfigError(f"max_text_chars and max_batch must be at least 1, not {max_text_chars} and {max_batch}")
+    if max_text_chars < 1 or max_batch < 1 or ask_batch < 1:
+        raise ConfigError(
+            f"max_text_chars, max_batch and ask_batch must be at least 1, not {max_text_chars}, {max_batch} and "
+            f"{ask_batch}"
+        )
     if reload_interval_s < 0:
         raise ConfigError(f"reload_interval_s must be >= 0, not {reload_interval_s}")
     needed = max(MAX_BODY_BYTES, 6 * max_text_chars * max_batch + 65_536)  # JSON escapes a character to 6 bytes
@@ -454,12 +465,33 @@ def build_app(
         return {c: {"model": ErrorResponse, "description": words[c]} for c in codes}
 
     # ---------------------------------------------------------------- app
+    def _answer_batch(items: list[tuple[str, int]]) -> list[dict[str, Any]]:
+        """One batched ask per distinct ``alternatives`` value, against the bot being served now."""
+        current = state.bot
+        out: list[dict[str, Any]] = [{}] * len(items)
+        wanted: dict[int, list[int]] = defaultdict(list)
+        for i, (_, k) in enumerate(items):
+            wanted[k].append(i)
+        for k, rows in wanted.items():
+            for i, answer in zip(rows, current.ask_many([items[i][0] for i in rows], alternatives=k)):
+                out[i] = answer.to_dict()
+        return out
+
+    batcher = MicroBatcher(_answer_batch, max_batch=ask_batch, name="sentsim-ask")
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        batcher.close()
+
     app = FastAPI(
         title="sentsim",
         version=__version__,
         description="Semantic sentence similarity: an FAQ bot, pair similarity and embeddings.",
+        lifespan=lifespan,
     )
     app.state.sentsim = state
+    app.state.ask_batcher = batcher
     app.state.max_body_bytes = body_cap
 
     def _error(status: int, message: str, kind: str | None = None) -> Any:
@@ -517,9 +549,9 @@ def build_app(
         """The answer of the nearest FAQ question, or ``answer: null`` when the bot is not confident."""
         if len(request.question) > question_limit:
             raise _TooLarge(f"question has {len(request.question)} characters, over the limit of {question_limit}")
+        FAQBot.check_query(request.question)  # a bad question fails alone, before it joins a batch
         state.maybe_reload()
-        current = state.bot
-        return current.ask(request.question, alternatives=request.alternatives).to_dict()
+        return batcher.submit((request.question, request.alternatives))
 
     @app.post(
         "/v1/similarity",

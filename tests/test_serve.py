@@ -255,7 +255,7 @@ def test_an_unexpected_error_is_a_logged_500_without_traceback(client, bot, monk
     def boom(*args, **kwargs):
         raise RuntimeError("secret internal detail\nline two")
 
-    monkeypatch.setattr(bot, "ask", boom)
+    monkeypatch.setattr(bot, "ask_many", boom)
     r = client.post("/v1/ask", json=GOOD_ASK)
     message = assert_error(r, 500, "internal_error")
     assert "secret" not in message
@@ -429,3 +429,20 @@ def test_run_warns_off_loopback(monkeypatch, serve_log):
     assert any(r.levelno == logging.WARNING and "0.0.0.0" in r.getMessage() for r in serve_log)
     with pytest.raises(ConfigError, match="port"):
         run("app", port=70000)
+
+
+def test_concurrent_asks_are_batched_and_each_gets_its_own_answer(bot):
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = ["how do I install sentsim", "what is the capital of France", "can I fine-tune on my own data?"] * 16
+    alone = {q: bot.ask(q, alternatives=2).to_dict() for q in set(questions)}
+    app = build_app(bot)
+    with TestClient(app) as c, ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(lambda q: c.post("/v1/ask", json={"question": q, "alternatives": 2}), questions))
+        batcher = app.state.ask_batcher
+        assert batcher.items == len(questions) and batcher.batches < len(questions)
+    for q, r in zip(questions, replies):
+        assert r.status_code == 200
+        got, want = r.json(), alone[q]
+        assert (got["answer"], got["id"], got["confident"]) == (want["answer"], want["id"], want["confident"])
+        assert got["score"] == pytest.approx(want["score"], abs=1e-4)
