@@ -20,7 +20,8 @@ process and interleaved: encoding the one question alone (sentsim) and with plai
 search's share and the ratio to the peer are read from one run.
 
 http: `sentsim serve` (the shipped FAQ) in its own process on 127.0.0.1; this process sends BANKING77 test questions
-to POST /v1/ask, `--concurrency` at a time, `--requests` in all, and counts throughput, latency and errors.
+to POST /v1/ask, `--concurrency` at a time, `--requests` in all, and counts throughput, latency and errors. Once per
+`--ask-batches` setting (default: without batching, then batches of up to 32), each against a fresh server.
 
 Writes eval/results/bench_faq.json (or --out) and prints Markdown tables.
 """
@@ -206,7 +207,7 @@ def part_latency(model, data: Path, n_queries: int, sizes: list[int]) -> dict:
     return results
 
 
-def part_http(data: Path, n_requests: int, concurrency: int, model: str | None) -> dict:
+def part_http(data: Path, n_requests: int, concurrency: int, model: str | None, ask_batch: int = 32) -> dict:
     import asyncio
     import socket
     import subprocess
@@ -216,9 +217,8 @@ def part_http(data: Path, n_requests: int, concurrency: int, model: str | None) 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "sentsim.cli", "-q", "serve", "--port", str(port)] + (
-        ["--model", model] if model else []
-    )
+    cmd = [sys.executable, "-m", "sentsim.cli", "-q", "serve", "--port", str(port), "--ask-batch", str(ask_batch)]
+    cmd += ["--model", model] if model else []
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -259,6 +259,7 @@ def part_http(data: Path, n_requests: int, concurrency: int, model: str | None) 
         server.wait(timeout=30)
     errors = sum(n for code, n in statuses.items() if code != 200)
     result = {
+        "ask_batch": ask_batch,
         "requests": n_requests,
         "concurrency": concurrency,
         "wall_s": round(wall, 2),
@@ -281,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-epochs", type=float, default=0, help="oos: fine-tune on the in-scope FAQ first")
     parser.add_argument("--requests", type=int, default=10_000, help="http: requests in all")
     parser.add_argument("--concurrency", type=int, default=32, help="http: requests in flight at once")
+    parser.add_argument("--ask-batches", default="1,32", help="http: sentsim serve --ask-batch settings to compare")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=None, help="JSON record (default eval/results/bench_faq-PART.json)")
     args = parser.parse_args(argv)
@@ -317,11 +319,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['sentsim_encode_one']['p50_ms']:.2f} | {r['peer_encode_one']['p50_ms']:.2f} |"
             )
     if args.part in ("http", "all"):
-        r = record["http"] = part_http(data, args.requests, args.concurrency, args.model)
-        print("\n| requests | concurrency | requests/s | p50 ms | p99 ms | errors |")
-        print("| --- | --- | --- | --- | --- | --- |")
-        cells = [f"{r['requests']:,}", r["concurrency"], r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["errors"]]
-        print("| " + " | ".join(str(c) for c in cells) + " |")
+        # each batching setting against its own fresh server, one after the other in this run
+        batches = [int(b) for b in args.ask_batches.split(",")]
+        runs = [part_http(data, args.requests, args.concurrency, args.model, b) for b in batches]
+        record["http"] = runs
+        print("\n| /v1/ask batching | requests | concurrency | requests/s | p50 ms | p99 ms | errors |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for r in runs:
+            batching = "none (--ask-batch 1)" if r["ask_batch"] == 1 else f"up to {r['ask_batch']}"
+            cells = [batching, f"{r['requests']:,}", r["concurrency"], r["requests_per_s"], r["p50_ms"], r["p99_ms"]]
+            print("| " + " | ".join(str(c) for c in cells + [r["errors"]]) + " |")
     out = Path(args.out or ROOT / "eval" / "results" / f"bench_faq-{args.part}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2, default=str) + "\n")

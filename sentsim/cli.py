@@ -192,6 +192,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_model(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--ask-batch",
+        type=int,
+        default=32,
+        help="most /v1/ask questions answered in one batch, from those that arrive together (default 32; 1: none)",
+    )
 
     p = sub.add_parser(
         "demo",
@@ -468,7 +474,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if bot is not None and args.threshold is not None:
         bot.threshold = args.threshold
     faq_kwargs = {k: v for k, v in (("columns", args.faq_columns), ("threshold", args.threshold)) if v is not None}
-    app = build_app(bot, model, faq_path=args.faq, faq_kwargs=faq_kwargs or None)
+    app = build_app(bot, model, faq_path=args.faq, faq_kwargs=faq_kwargs or None, ask_batch=args.ask_batch)
     run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
     return 0
 
