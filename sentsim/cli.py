@@ -25,6 +25,18 @@ EVAL_TASKS = ("sts", "pairs", "faq")  # sentsim.harness.TASKS, without importing
 
 def _add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="model folder or hub id (default: the bundled all-MiniLM-L6-v2)")
+    p.add_argument(
+        "--backend",
+        default=None,
+        choices=("torch", "onnx", "onnx-int8"),
+        help="how to run the encoder (default: the model's saved backend, else torch); ONNX ones export once",
+    )
+
+
+def _load(args: argparse.Namespace):
+    import sentsim
+
+    return sentsim.load(args.model, backend=getattr(args, "backend", None))
 
 
 def _add_pair_format(p: argparse.ArgumentParser, dev_columns: bool = True) -> None:
@@ -222,9 +234,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    import sentsim
 
-    model = sentsim.load(args.model)
+    model = _load(args)
     metric = args.metric or model.metric
     threshold = model.config.threshold_for(metric)
     score = float(model.similarity(args.sentence1, args.sentence2, metric))
@@ -263,13 +274,11 @@ def _read_lines(path: Path) -> list[str]:
 def _cmd_encode(args: argparse.Namespace) -> int:
     import numpy as np
 
-    import sentsim
-
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise OutputExistsError(f"{out}: already exists; pass --overwrite to replace it")
     sentences = _read_lines(Path(args.file))
-    model = sentsim.load(args.model)
+    model = _load(args)
     emb = model.encode(sentences, batch_size=args.batch_size, show_progress_bar=not args.quiet)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}.npy")
@@ -324,9 +333,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    import sentsim
 
-    info = sentsim.load(args.model).info()
+    info = _load(args).info()
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
         return 0
@@ -381,10 +389,9 @@ def _cmd_average(args: argparse.Namespace) -> int:
 
 
 def _faq_bot(args: argparse.Namespace, **kwargs):
-    import sentsim
     from sentsim.faq import FAQBot
 
-    model = sentsim.load(args.model)
+    model = _load(args)
     if args.bot is not None:
         return FAQBot.load(args.bot, model=model, **kwargs)
     on_duplicate = "last" if args.keep_last else "error"
@@ -465,11 +472,10 @@ def _cmd_faq(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import sentsim
     from sentsim.faq import FAQBot
     from sentsim.serve import build_app, run
 
-    model = sentsim.load(args.model)
+    model = _load(args)
     bot = FAQBot.load(args.bot, model=model) if args.bot is not None else None
     if bot is not None and args.threshold is not None:
         bot.threshold = args.threshold
@@ -485,7 +491,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise ConfigError(f"sentsim demo needs Gradio ({exc.name} is missing): pip install 'sentsim[demo]'") from None
     argv = ["--port", str(args.port)]
-    for flag, value in (("--model", args.model), ("--faq", args.faq), ("--feedback", args.feedback)):
+    pairs = (("--model", args.model), ("--faq", args.faq), ("--feedback", args.feedback), ("--backend", args.backend))
+    for flag, value in pairs:
         if value is not None:
             argv += [flag, value]
     return demo_main(argv + (["--mcp"] if args.mcp else []))
@@ -527,7 +534,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                       show_progress=False if args.quiet else None)  # fmt: skip
     folder = Path(args.report or f"runs/eval-{args.task}-{time.strftime('%Y%m%d-%H%M%S')}")
     check_output_folder(folder, args.overwrite)  # before the evaluation, not after it
-    result = evaluate(args.task, args.model, **common, **kwargs)
+    model = _load(args) if getattr(args, "backend", None) is not None else args.model
+    result = evaluate(args.task, model, **common, **kwargs)
     folder = write_report(result, folder, overwrite=args.overwrite, plots=not args.no_plots)
     if args.json:
         print((folder / "metrics.json").read_text(encoding="utf-8"), end="")

@@ -38,6 +38,8 @@ class ModelConfig:
         training: how it was trained (loss and why, epochs, learning rate, data, wall time, ...).
         dev_metrics: figures measured on the dev data after training.
         threshold_source: where the thresholds came from, in words.
+        backend: how :func:`sentsim.load` runs the encoder by default: ``torch``, ``onnx`` or ``onnx-int8`` (see
+            :mod:`sentsim.backends`).
 
     Example:
         >>> cfg = ModelConfig(metric="cosine", thresholds={"cosine": 0.7})
@@ -52,12 +54,15 @@ class ModelConfig:
     training: dict[str, Any] | None = None
     dev_metrics: dict[str, float] | None = None
     threshold_source: str | None = None
+    backend: str = "torch"
     sentsim_version: str = __version__
 
     def __post_init__(self) -> None:
         self.metric = check_metric(self.metric)
         if self.encoder not in ("transformer", "lstm"):
             raise ModelError(f"{CONFIG_NAME}: encoder must be 'transformer' or 'lstm', not {self.encoder!r}")
+        if self.backend not in ("torch", "onnx", "onnx-int8"):
+            raise ModelError(f"{CONFIG_NAME}: backend must be 'torch', 'onnx' or 'onnx-int8', not {self.backend!r}")
         clean: dict[str, float] = {}
         for name, value in (self.thresholds or {}).items():
             check_metric(name)

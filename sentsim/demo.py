@@ -793,11 +793,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7860, help="the port (default: 7860)")
     parser.add_argument("--feedback", help=f"where thumbs up/down are appended (default: {DEFAULT_FEEDBACK_PATH})")
     parser.add_argument("--mcp", action="store_true", help="also serve the endpoints as MCP tools (/gradio_api/mcp/)")
+    parser.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"), help="how to run the encoder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's start-up self-checks
     try:
-        model = sentsim.load(args.model)
+        model = sentsim.load(args.model, backend=args.backend)
         bot = sentsim.FAQBot.from_file(args.faq, model=model) if args.faq else None
         demo = build_demo(model=model, bot=bot, feedback_path=args.feedback)
         launch_demo(demo, port=args.port, mcp=args.mcp)

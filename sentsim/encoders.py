@@ -46,6 +46,7 @@ def load(
     name_or_path: str | os.PathLike | None = None,
     device: str | None = None,
     metric: str | None = None,
+    backend: str | None = None,
 ) -> SiameseModel:
     """Load a Siamese model.
 
@@ -54,6 +55,9 @@ def load(
             or a Hugging Face hub id (needs the network).
         device: ``cpu``, ``cuda``, ...; sentence-transformers picks one when None.
         metric: override the model's default similarity metric.
+        backend: how to run the encoder: ``torch``, ``onnx`` or ``onnx-int8`` (ONNX Runtime, fp32 or int8
+            weights; exported once and cached, see :mod:`sentsim.backends`). None: the backend saved with the
+            model, else torch.
 
     Raises:
         ModelError: the folder is missing, incomplete, holds only pickle weights, or names custom code.
@@ -75,7 +79,11 @@ def load(
             threshold_source=BUNDLED_THRESHOLD_SOURCE if bundled and BUNDLED_THRESHOLDS else None,
             encoder="lstm" if _is_lstm(encoder) else "transformer",
         )
-    model = SiameseModel(encoder, config)
+    if backend is not None:
+        from sentsim.backends import check_backend
+
+        config.backend = check_backend(backend)
+    model = SiameseModel(encoder, config, source=location if is_local else None)
     if metric is not None:
         model.metric = metric
     return model

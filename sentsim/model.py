@@ -81,11 +81,40 @@ class SiameseModel:
         True
     """
 
-    def __init__(self, encoder: Any, config: ModelConfig | None = None) -> None:
+    def __init__(
+        self, encoder: Any, config: ModelConfig | None = None, source: str | os.PathLike | None = None
+    ) -> None:
         _accept_preprocess_kwargs(encoder)
         self.encoder = encoder
         self.config = config if config is not None else ModelConfig()
+        self.source = Path(source) if source is not None else None  # the folder it was loaded from, if any
         self._warned_lengths: set[int] = set()
+        self._fast: Any = None  # the ONNX runner when the backend is not torch
+        if self.config.backend != "torch":
+            self.set_backend(self.config.backend)
+
+    @property
+    def backend(self) -> str:
+        """How :meth:`encode` runs the encoder: ``torch``, ``onnx`` or ``onnx-int8`` (see :mod:`sentsim.backends`)."""
+        return self.config.backend
+
+    def set_backend(self, backend: str) -> SiameseModel:
+        """Run :meth:`encode` on ``backend``; an ONNX backend exports the transformer once (cached beside the model,
+        see :mod:`sentsim.backends`). Training and saving still use the torch weights. Returns the model.
+
+        Raises:
+            ConfigError: an unknown backend, ONNX Runtime missing, or a model the ONNX backends do not run.
+        """
+        from sentsim.backends import OnnxEncoder, check_backend, export_onnx
+
+        check_backend(backend)
+        if backend == "torch":
+            self._fast = None
+        else:
+            path = export_onnx(self.encoder, backend, self.source)
+            self._fast = OnnxEncoder(self.encoder, path)
+        self.config.backend = backend
+        return self
 
     # ------------------------------------------------------------------ properties
     @property
@@ -160,6 +189,9 @@ class SiameseModel:
             )
         if show_progress_bar is None:
             show_progress_bar = len(texts) > 1000
+        if self._fast is not None:
+            emb = self._fast.encode(texts, batch_size=batch_size, show_progress_bar=show_progress_bar)
+            return emb[0] if single else emb
         emb = self.encoder.encode(
             texts,
             batch_size=batch_size,
@@ -222,6 +254,8 @@ class SiameseModel:
         with atomic_folder(target) as tmp:
             self.encoder.save(str(tmp))
             self.config.save(tmp)
+            if self._fast is not None:  # the export is of these very weights: keep it, so loading needs no export
+                _copy_export(self._fast.path.parent, tmp / "onnx")
         logger.info("saved model to %s", target)
         return target
 
@@ -239,3 +273,12 @@ class SiameseModel:
             f"SiameseModel(encoder={self.config.encoder}, dim={self.dimension}, metric={self.metric}, "
             f"threshold={self.threshold})"
         )
+
+
+def _copy_export(source: Path, target: Path) -> None:
+    import shutil
+
+    target.mkdir(exist_ok=True)
+    for item in source.iterdir():
+        if item.is_file() and not item.name.startswith("."):
+            shutil.copy2(item, target / item.name)

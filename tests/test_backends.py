@@ -1,0 +1,128 @@
+"""sentsim.backends: the ONNX Runtime backends (fp32 and int8) against the torch encoder, their cache, and a
+saved model that reloads with its backend. No timing here: speed lives in eval/bench_speed.py."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+import sentsim  # noqa: E402
+from sentsim import backends  # noqa: E402
+from sentsim.errors import ConfigError  # noqa: E402
+
+SENTENCES = [
+    "A man plays a guitar.",
+    "Someone is playing a guitar.",
+    "The stock market fell sharply today.",
+    "how do i change my pin",
+    "A woman is slicing an onion into thin rings on a wooden board in the kitchen.",
+    "Two dogs run across a snowy field, chasing a red ball that bounces away from them.",
+    "?",
+    "naïve café ünïcode — and emoji 🙂",
+    "word " * 300,  # over the 256-token limit: truncated the same way on every backend
+] + [f"sentence number {i} about topic {i % 7}" for i in range(40)]
+
+# The tolerances CI holds each backend to, per sentence, as cosine against the torch embedding of the same model.
+# fp32 ONNX is the same arithmetic; int8 weights lose a little (mean over STS-B test sentences 0.992, worst 0.97:
+# see BENCHMARKS.md), which moves STS-B test Spearman by 0.3 or less.
+MIN_COSINE = {"onnx": 0.9999, "onnx-int8": 0.95}
+MEAN_COSINE = {"onnx": 0.99999, "onnx-int8": 0.99}
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    """Exports of models sentsim must not write beside (the bundled one) go to a cache of the test session's."""
+    monkeypatch.setenv("SENTSIM_CACHE", str(tmp_path_factory.getbasetemp() / "sentsim-cache"))
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_bundled_model_on_each_backend_matches_torch(bundled, backend):
+    fast = sentsim.load(backend=backend, device="cpu")
+    assert fast.backend == backend and fast.dimension == bundled.dimension
+    ref, got = bundled.encode(SENTENCES), fast.encode(SENTENCES, batch_size=8)
+    assert got.shape == ref.shape and got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cos = (ref * got).sum(axis=1)
+    assert cos.min() >= MIN_COSINE[backend] and cos.mean() >= MEAN_COSINE[backend], (cos.min(), cos.mean())
+    single = fast.encode(SENTENCES[3])  # one string: one vector, as with torch
+    # int8 quantizes activations with one scale per batch, so a sentence alone comes out a little different
+    assert single.shape == (bundled.dimension,) and float(single @ got[3]) > (0.9999 if backend == "onnx" else 0.98)
+    # the similarity head and the verdict work on top, with the model's thresholds
+    assert fast.compare("A man plays a guitar.", "Someone is playing a guitar.").same
+
+
+def test_a_saved_model_reloads_with_its_backend_and_its_export(tiny_model_dir, tmp_path):
+    model = sentsim.load(tiny_model_dir, backend="onnx", device="cpu")
+    folder = model.save(tmp_path / "saved")
+    assert json.loads((folder / "sentsim_config.json").read_text())["backend"] == "onnx"
+    assert (folder / "onnx" / "model.onnx").is_file()  # the export travels with the model
+    stamp = (folder / "onnx" / "model.onnx").stat().st_mtime_ns
+    again = sentsim.load(folder, device="cpu")
+    assert again.backend == "onnx"
+    assert (folder / "onnx" / "model.onnx").stat().st_mtime_ns == stamp  # no second export
+    np.testing.assert_allclose(again.encode(SENTENCES[:5]), model.encode(SENTENCES[:5]), atol=1e-5)
+    torch_one = sentsim.load(folder, backend="torch", device="cpu")  # the caller's choice wins over the saved one
+    assert torch_one.backend == "torch"
+    assert (torch_one.encode(SENTENCES[:5]) * again.encode(SENTENCES[:5])).sum(1).min() > 0.9999
+
+
+def test_changed_weights_are_exported_again(tiny_model_dir, tmp_path):
+    import shutil
+
+    import torch
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    first = sentsim.load(folder, backend="onnx", device="cpu")
+    before = first.encode(SENTENCES[:3])
+    with torch.no_grad():  # "train" it: other weights, same folder
+        for p in first.encoder.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    first.save(folder, overwrite=True)
+    second = sentsim.load(folder, device="cpu")
+    assert second.backend == "onnx"
+    ref = second.set_backend("torch").encode(SENTENCES[:3])
+    fresh = second.set_backend("onnx").encode(SENTENCES[:3])
+    assert (ref * fresh).sum(1).min() > 0.9999  # the export follows the new weights...
+    assert (before * fresh).sum(1).min() < 0.999  # ...which differ from the old ones
+
+
+def test_int8_export_is_cached_and_reused(tiny_model_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder)
+    model = sentsim.load(folder, device="cpu")
+    path = backends.export_onnx(model.encoder, "onnx-int8", folder)
+    assert path == folder / "onnx" / "model_qint8.onnx" and path.stat().st_size > 0
+    record = json.loads((folder / "onnx" / "sentsim_onnx.json").read_text())
+    assert set(record) == {"model.onnx", "model_qint8.onnx"}
+    stamp = path.stat().st_mtime_ns
+    assert backends.export_onnx(model.encoder, "onnx-int8", folder) == path and path.stat().st_mtime_ns == stamp
+    assert not [p for p in (folder / "onnx").iterdir() if ".tmp-" in p.name]  # nothing half-written left over
+
+
+def test_bad_choices_are_one_clear_error(tiny_model_dir, monkeypatch):
+    with pytest.raises(ConfigError, match="backend must be one of torch, onnx, onnx-int8, not 'tensorrt'"):
+        sentsim.load(tiny_model_dir, backend="tensorrt")
+    lstm = sentsim.build_lstm(tiny_model_dir, hidden_dim=8, device="cpu")
+    with pytest.raises(ConfigError, match="transformer encoders only"):
+        lstm.set_backend("onnx")
+    assert lstm.backend == "torch"
+    monkeypatch.setattr(backends, "onnx_available", lambda: False)
+    with pytest.raises(ConfigError, match="needs ONNX Runtime"):
+        sentsim.load(tiny_model_dir, backend="onnx-int8")
+
+
+def test_cli_takes_the_backend(capsys):
+    from sentsim.cli import main
+
+    assert main(["score", "A man plays a guitar.", "Someone is playing a guitar.", "--backend", "onnx"]) == 0
+    assert "same meaning" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses the choice with its usage line
+        main(["score", "a", "b", "--backend", "nope"])
+    assert exit_info.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err
