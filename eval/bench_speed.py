@@ -1,0 +1,191 @@
+"""Speed on a CPU (issue 6): plain sentence-transformers against each sentsim backend, in one process, interleaved.
+
+Run:  python eval/bench_speed.py [--rounds 5] [--queries 300] [--model DIR]
+
+Steps:
+1. Load the peer (plain `SentenceTransformer`, the same model) and sentsim's backends: torch, onnx, onnx-int8 (each
+   ONNX export is made once and cached; its time is printed, not counted).
+2. Accuracy: STS-B test Spearman x100 (cosine) for every backend, and the cosine of each sentence's embedding to
+   the peer's (mean and worst).
+3. Batch throughput: the distinct STS-B test sentences, batch 64; each round runs the peer and every backend once,
+   in a rotating order, so load on the machine falls on all of them alike. Median sentences/s, and the ratio to
+   the peer's median.
+4. One query at a time (what a chatbot does): `--queries` BANKING77 test questions, each encoded alone, the peer
+   and the backends interleaved question by question; p50 and p99 in ms. With `--faq`, also the FAQ bot's whole
+   `ask` over the 10,000 BANKING77 train questions on each backend.
+5. Prints the table and writes eval/results/bench_speed.json (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+import sentsim
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def read_sts(data: Path) -> tuple[list[str], list[tuple[str, str, float]]]:
+    with (data / "stsb" / "test.csv").open(encoding="utf-8", newline="") as f:
+        rows = [(a, b, float(s)) for a, b, s in csv.reader(f)]
+    return sorted({a for a, _, _ in rows} | {b for _, b, _ in rows}), rows
+
+
+def read_questions(data: Path, split: str) -> list[tuple[str, str]]:
+    with (data / "banking77" / f"{split}.csv").open(encoding="utf-8", newline="") as f:
+        return [(r["text"], r["category"]) for r in csv.DictReader(f)]
+
+
+def spearman(emb: np.ndarray, index: dict[str, int], rows: list[tuple[str, str, float]]) -> float:
+    from scipy.stats import spearmanr
+
+    pred = [float(emb[index[a]] @ emb[index[b]]) for a, b, _ in rows]
+    return round(100 * float(spearmanr(pred, [s for _, _, s in rows]).statistic), 2)
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = np.array(seconds) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="model folder (default: the bundled model)")
+    parser.add_argument("--rounds", type=int, default=5, help="batch throughput rounds")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--queries", type=int, default=300, help="questions encoded one at a time")
+    parser.add_argument("--faq", action="store_true", help="also time FAQBot.ask over 10,000 entries")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "bench_speed.json"))
+    args = parser.parse_args(argv)
+    data = Path(args.data)
+    if not (data / "stsb" / "test.csv").is_file():
+        print(f"bench_speed.py: error: {data}/stsb: not found (see ../shared/data/README.md)", file=sys.stderr)
+        return 2
+    from sentence_transformers import SentenceTransformer
+
+    from sentsim.loading import resolve_model
+
+    # 1. the peer and the backends
+    peer = SentenceTransformer(resolve_model(args.model)[0], device="cpu")
+    models, export_s = {}, {}
+    for backend in BACKENDS:
+        started = time.perf_counter()
+        models[backend] = sentsim.load(args.model, device="cpu", backend=backend)
+        export_s[backend] = round(time.perf_counter() - started, 1)
+    encoders = {"peer": lambda texts, bs: peer.encode(texts, batch_size=bs, normalize_embeddings=True)}
+    for backend, model in models.items():
+        encoders[backend] = lambda texts, bs, m=model: m.encode(texts, batch_size=bs)
+    print(f"load (and ONNX export, first time only) s: {export_s}", flush=True)
+
+    # 2. accuracy
+    sentences, rows = read_sts(data)
+    index = {s: i for i, s in enumerate(sentences)}
+    embs = {name: np.asarray(fn(sentences, args.batch_size), dtype=np.float32) for name, fn in encoders.items()}
+    accuracy = {}
+    for name, emb in embs.items():
+        cos = (emb * embs["peer"]).sum(axis=1)
+        accuracy[name] = {
+            "stsb_test_spearman": spearman(emb, index, rows),
+            "cosine_to_peer_mean": round(float(cos.mean()), 5),
+            "cosine_to_peer_min": round(float(cos.min()), 5),
+        }
+    print(json.dumps({"accuracy": accuracy}), flush=True)
+
+    # 3. batch throughput, interleaved in a rotating order
+    names = list(encoders)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(args.rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            started = time.perf_counter()
+            encoders[name](sentences, args.batch_size)
+            times[name].append(time.perf_counter() - started)
+    rate = {n: len(sentences) / statistics.median(t) for n, t in times.items()}
+    throughput = {
+        n: {"sentences_per_s": round(rate[n], 1), "ratio_to_peer": round(rate[n] / rate["peer"], 2)} for n in names
+    }
+    print(json.dumps({"throughput": throughput}), flush=True)
+
+    # 4. one query at a time, interleaved question by question
+    questions = [q for q, _ in read_questions(data, "test")][: args.queries]
+    for q in questions[:20]:  # warm-up
+        for fn in encoders.values():
+            fn([q], 1)
+    one: dict[str, list[float]] = {n: [] for n in names}
+    for q in questions:
+        for name in names:
+            started = time.perf_counter()
+            encoders[name]([q], 1)
+            one[name].append(time.perf_counter() - started)
+    single = {n: percentiles(t) for n, t in one.items()}
+    for n in names:
+        single[n]["p50_ratio_to_peer"] = round(single[n]["p50_ms"] / single["peer"]["p50_ms"], 3)
+    print(json.dumps({"one_query": single}), flush=True)
+
+    asks = {}
+    if args.faq:
+        faq = read_questions(data, "train")
+        for backend, model in models.items():
+            bot = sentsim.FAQBot.from_pairs(
+                [(q, c, c) for q, c in faq], model=model, threshold=0.5, show_progress=False
+            )
+            for q in questions[:20]:
+                bot.ask(q)
+            t = []
+            for q in questions:
+                started = time.perf_counter()
+                bot.ask(q)
+                t.append(time.perf_counter() - started)
+            asks[backend] = {"entries": len(faq), **percentiles(t)}
+        print(json.dumps({"faq_ask": asks}), flush=True)
+
+    # 5. the table
+    record = {
+        "date": str(date.today()),
+        "machine": f"{platform.machine()} {platform.processor()}".strip(),
+        "command": "python eval/bench_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "sentences": len(sentences),
+        "rounds": args.rounds,
+        "batch_size": args.batch_size,
+        "load_and_export_s": export_s,
+        "accuracy": accuracy,
+        "throughput": throughput,
+        "one_query": single,
+        "faq_ask": asks,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"\n{record['command']}, {record['date']}, {record['machine']}; {len(sentences):,} STS-B test sentences\n")
+    print("| encoder | STS-B test Spearman | cosine to peer, mean / worst | sentences/s (batch "
+          f"{args.batch_size}) | x peer | one query p50 ms | p99 ms | p50 / peer |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for n in names:
+        a, t, s = accuracy[n], throughput[n], single[n]
+        label = "plain sentence-transformers (peer)" if n == "peer" else f"sentsim, backend={n}"
+        print(
+            f"| {label} | {a['stsb_test_spearman']:.2f} | "
+            f"{a['cosine_to_peer_mean']:.4f} / {a['cosine_to_peer_min']:.4f} | "
+            f"{t['sentences_per_s']:.1f} | {t['ratio_to_peer']:.2f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
+            f"{s['p50_ratio_to_peer']:.2f} |"
+        )
+    if asks:
+        print("\n| backend | FAQ entries | ask p50 ms | ask p99 ms |\n| --- | --- | --- | --- |")
+        for b, r in asks.items():
+            print(f"| {b} | {r['entries']:,} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
