@@ -11,7 +11,6 @@ import base64
 import csv
 import json
 import multiprocessing
-import socket
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,7 +23,7 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from tests.conftest import load_script  # noqa: E402
+from tests.conftest import free_port, load_script  # noqa: E402
 
 
 def _load_app():
@@ -52,19 +51,13 @@ CORPUS = "\n".join(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(bundled, tmp_path_factory):
     """The demo over the bundled model and the shipped FAQ, launched once, with a client."""
     feedback = tmp_path_factory.mktemp("feedback") / "feedback.jsonl"
     downloads = tmp_path_factory.mktemp("downloads")
     demo = app.build_demo(model=bundled, feedback_path=feedback)
-    port = _free_port()
+    port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     client = Client(f"http://127.0.0.1:{port}/", verbose=False, analytics_enabled=False, download_files=str(downloads))
     try:
@@ -350,6 +343,6 @@ def test_guard_hides_unexpected_errors():
 def test_cli_demo_bad_model_is_one_line_exit_2(tmp_path, capsys):
     from sentsim.cli import main
 
-    assert main(["-q", "demo", "--model", str(tmp_path / "nope"), "--port", str(_free_port())]) == 2
+    assert main(["-q", "demo", "--model", str(tmp_path / "nope"), "--port", str(free_port())]) == 2
     err = capsys.readouterr().err
     assert "nope" in err and err.count("\n") == 1

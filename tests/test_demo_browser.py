@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,9 @@ pytest.importorskip("gradio")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 from sentsim import demo as app  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 CHROMIUM = os.environ.get("SENTSIM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +39,7 @@ def page(bundled, tmp_path_factory):
             pytest.fail(f"no Chromium at {CHROMIUM}: .ci/run installs it with apt-get install chromium")
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     demo = app.build_demo(model=bundled, feedback_path=tmp_path_factory.mktemp("fb") / "feedback.jsonl")
-    port = _free_port()
+    port = free_port()
     app.launch_demo(demo, port=port, prevent_thread_lock=True, quiet=True)
     with sync_api.sync_playwright() as p:
         # --no-sandbox: Chromium's sandbox cannot start as root, which is how CI runs

@@ -4,7 +4,6 @@ streamable HTTP transport on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 
@@ -16,18 +15,13 @@ from mcp.client.streamable_http import streamablehttp_client  # noqa: E402
 
 from sentsim import demo as app  # noqa: E402
 from sentsim.errors import ConfigError  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import free_port  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def mcp_url(bundled, tmp_path_factory):
     demo = app.build_demo(model=bundled, feedback_path=tmp_path_factory.mktemp("fb") / "feedback.jsonl")
-    port = _free_port()
+    port = free_port()
     app.launch_demo(demo, port=port, mcp=True, prevent_thread_lock=True, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/gradio_api/mcp/"

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -23,6 +22,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sentsim import FAQBot  # noqa: E402
 from sentsim.errors import ConfigError  # noqa: E402
 from sentsim.serve import build_app, run  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 PASSWORD = "Use the 'Forgot password' link on the sign-in page."
 INVOICES = "Invoices are under Billing > History."
@@ -352,14 +352,8 @@ def test_reload_checks_no_more_often_than_the_interval(tmp_path, bundled):
 
 
 # ------------------------------------------------------------------------------------------------ the real server
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_run_serves_on_loopback(tmp_path):
-    port = _free_port()
+    port = free_port()
     script = tmp_path / "serve_it.py"
     script.write_text(  # a stub model: this checks run() and uvicorn, not the encoder (and starts in ~2 s)
         textwrap.dedent(
