@@ -145,7 +145,7 @@ def new_model(
 ) -> SiameseModel:
     """The starting model for training: the base transformer itself, or a fresh LSTM built over it."""
     if encoder == "transformer":
-        model = load(base, device=device)
+        model = load(base, device=device, backend="torch")  # training changes the weights: no export to keep fresh
         model.config.thresholds = {}
         model.config.threshold_source = None
         return model

@@ -90,6 +90,7 @@ class SiameseModel:
         self.source = Path(source) if source is not None else None  # the folder it was loaded from, if any
         self._warned_lengths: set[int] = set()
         self._fast: Any = None  # the ONNX runner when the backend is not torch
+        self._fast_version = -1  # torch's in-place update count of the weights it was exported from
         if self.config.backend != "torch":
             self.set_backend(self.config.backend)
 
@@ -113,6 +114,7 @@ class SiameseModel:
         else:
             path = export_onnx(self.encoder, backend, self.source)
             self._fast = OnnxEncoder(self.encoder, path)
+            self._fast_version = _weights_version(self.encoder)
         self.config.backend = backend
         return self
 
@@ -189,6 +191,9 @@ class SiameseModel:
             )
         if show_progress_bar is None:
             show_progress_bar = len(texts) > 1000
+        if self._fast is not None and _weights_version(self.encoder) != self._fast_version:
+            logger.info("the weights changed since the %s export (training, averaging): exporting again", self.backend)
+            self.set_backend(self.backend)
         if self._fast is not None:
             emb = self._fast.encode(texts, batch_size=batch_size, show_progress_bar=show_progress_bar)
             return emb[0] if single else emb
@@ -282,3 +287,9 @@ def _copy_export(source: Path, target: Path) -> None:
     for item in source.iterdir():
         if item.is_file() and not item.name.startswith("."):
             shutil.copy2(item, target / item.name)
+
+
+def _weights_version(encoder: Any) -> int:
+    """The sum of torch's in-place update counters of the encoder's parameters: it grows whenever an optimizer
+    step or ``load_state_dict`` changes a weight, so an export of older weights is noticed without hashing them."""
+    return sum(p._version for p in encoder.parameters())

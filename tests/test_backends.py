@@ -126,3 +126,21 @@ def test_cli_takes_the_backend(capsys):
     with pytest.raises(SystemExit) as exit_info:  # argparse refuses the choice with its usage line
         main(["score", "a", "b", "--backend", "nope"])
     assert exit_info.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_weights_changed_in_process_are_exported_again_before_encoding(tiny_model_dir, tmp_path):
+    import shutil
+
+    import torch
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder)
+    model = sentsim.load(folder, backend="onnx", device="cpu")
+    before = model.encode(SENTENCES[:4])
+    with torch.no_grad():  # what an optimizer step or load_state_dict (averaging) does: in-place updates
+        for p in model.encoder.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    after = model.encode(SENTENCES[:4])  # must not come from the stale export of the old weights
+    model.set_backend("torch")
+    truth = model.encode(SENTENCES[:4])
+    assert (after * truth).sum(1).min() > 0.9999 and (before * truth).sum(1).min() < 0.999
