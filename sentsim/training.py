@@ -185,6 +185,19 @@ def _last_checkpoint(folder: Path) -> str | None:
     return None
 
 
+def _main_process_saves(base: type) -> type:
+    """The trainer class with its ``_save`` seam run by the main process only. Under torchrun, transformers 5 calls
+    ``_save`` on every rank, and sentence-transformers' ``_save`` assumes it is the only writer: two ranks writing
+    one checkpoint folder raced (a rank's model card vanished under it, and the run failed)."""
+
+    class MainProcessSaves(base):  # type: ignore[misc, valid-type]
+        def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+            if self.args.should_save:
+                super()._save(output_dir, state_dict=state_dict)
+
+    return MainProcessSaves
+
+
 def _average_best(trainer, model: SiameseModel, evaluator, best_key: str, k: int, folder: Path) -> dict | None:
     """Average the ``k`` best checkpoints by their dev figure; load the average into ``model`` when it beats the best
     single checkpoint (which the trainer has loaded) on dev. Returns what was done, for the training record."""
@@ -277,7 +290,7 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
         dataloader_num_workers=0,
     )
     callbacks = [EarlyStoppingCallback(cfg.early_stopping_patience)] if cfg.early_stopping_patience else []
-    trainer = SentenceTransformerTrainer(
+    trainer = _main_process_saves(SentenceTransformerTrainer)(
         model=model.encoder,
         args=args,
         train_dataset=_train_dataset(train_data, loss_name, cfg.same_cutoff),
