@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sentsim.backends import BACKENDS
 from sentsim.errors import ConfigError, DataError, OutputExistsError, SentsimError
 from sentsim.losses import LOSSES
 from sentsim.similarity import METRICS
@@ -28,7 +29,7 @@ def _add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
         default=None,
-        choices=("torch", "onnx", "onnx-int8"),
+        choices=BACKENDS,
         help="how to run the encoder (default: the model's saved backend, else torch); ONNX ones export once",
     )
 

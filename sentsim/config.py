@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sentsim._version import __version__
+from sentsim.backends import BACKENDS
 from sentsim.errors import ModelError
 from sentsim.similarity import check_metric
 
@@ -61,7 +62,7 @@ class ModelConfig:
         self.metric = check_metric(self.metric)
         if self.encoder not in ("transformer", "lstm"):
             raise ModelError(f"{CONFIG_NAME}: encoder must be 'transformer' or 'lstm', not {self.encoder!r}")
-        if self.backend not in ("torch", "onnx", "onnx-int8"):
+        if self.backend not in BACKENDS:
             raise ModelError(f"{CONFIG_NAME}: backend must be 'torch', 'onnx' or 'onnx-int8', not {self.backend!r}")
         clean: dict[str, float] = {}
         for name, value in (self.thresholds or {}).items():

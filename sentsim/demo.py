@@ -45,6 +45,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 import sentsim  # noqa: E402
 from sentsim import similarity as sim  # noqa: E402
+from sentsim.backends import BACKENDS  # noqa: E402
 from sentsim.data import read_pairs  # noqa: E402
 from sentsim.errors import ConfigError, DataError, SentsimError, check_text  # noqa: E402
 
@@ -793,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7860, help="the port (default: 7860)")
     parser.add_argument("--feedback", help=f"where thumbs up/down are appended (default: {DEFAULT_FEEDBACK_PATH})")
     parser.add_argument("--mcp", action="store_true", help="also serve the endpoints as MCP tools (/gradio_api/mcp/)")
-    parser.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"), help="how to run the encoder")
+    parser.add_argument("--backend", choices=BACKENDS, help="how to run the encoder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's start-up self-checks
