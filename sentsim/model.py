@@ -91,6 +91,7 @@ class SiameseModel:
         self._warned_lengths: set[int] = set()
         self._fast: Any = None  # the ONNX runner when the backend is not torch
         self._fast_version = -1  # torch's in-place update count of the weights it was exported from
+        self._grouped: Any = None  # the length-grouped LSTM runner (sentsim.recurrent), made on first use
         if self.config.backend != "torch":
             self.set_backend(self.config.backend)
 
@@ -196,6 +197,13 @@ class SiameseModel:
             self.set_backend(self.backend)
         if self._fast is not None:
             emb = self._fast.encode(texts, batch_size=batch_size, show_progress_bar=show_progress_bar)
+            return emb[0] if single else emb
+        if self._grouped is None:
+            from sentsim.recurrent import GroupedLSTM
+
+            self._grouped = GroupedLSTM(self.encoder) if GroupedLSTM.applies(self.encoder) else False
+        if self._grouped:
+            emb = self._grouped.encode(texts, batch_size=batch_size, show_progress_bar=show_progress_bar)
             return emb[0] if single else emb
         emb = self.encoder.encode(
             texts,
