@@ -32,7 +32,16 @@ import pyarrow.parquet
 
 from sentsim.errors import DataError
 
-__all__ = ["LabelKind", "PairData", "read_pairs", "open_table", "read_records", "parse_columns", "parse_score_range"]
+__all__ = [
+    "LabelKind",
+    "PairData",
+    "read_pairs",
+    "read_sentences",
+    "open_table",
+    "read_records",
+    "parse_columns",
+    "parse_score_range",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -376,3 +385,94 @@ def read_pairs(
         labels, kind = [(v - low) / (high - low) for v in raw_labels], "score"
     logger.info("read %d pairs from %s (labels: %s)", len(s1), source, kind)
     return PairData(s1, s2, labels, kind, source, rows, label_column)
+
+
+SENTENCE_NAMES = ("text", "sentence", "sentences", "question", "utterance", "query")  # one-text columns
+
+
+def read_sentences(
+    path: str | os.PathLike,
+    columns: str | Sequence[str] | None = None,
+    max_rows: int | None = None,
+    max_chars: int = 100_000,
+) -> list[str]:
+    """The distinct sentences of a file, in the order they first appear (unlabelled text, e.g. for distillation).
+
+    A ``.txt`` file holds one sentence per line (blank lines are skipped). A CSV, TSV, JSONL or Parquet table
+    gives the sentences of ``columns`` (names, or 0-based positions in a file without a header), by default of
+    every sentence column read_pairs knows (``sentence1``, ``#2 String``, ...) or else a ``text``, ``sentence``
+    or ``question`` column.
+
+    Args:
+        path: The file to read.
+        columns: The text columns, as ``"a,b"`` or a list of any length.
+        max_rows: Read at most this many lines or rows.
+        max_chars: The longest sentence allowed; a longer one is an error naming its row.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.csv"
+        >>> _ = p.write_text("text,category\\nHi there,a\\nHow are you?,b\\nHi there,a\\n")
+        >>> read_sentences(p)
+        ['Hi there', 'How are you?']
+    """
+    source, file = os.fspath(path), Path(path)
+    if max_rows is not None and max_rows < 1:
+        raise _fail(source, f"max_rows must be at least 1, got {max_rows}")
+    wanted = None
+    if columns is not None:
+        wanted = [str(n).strip() for n in (columns.split(",") if isinstance(columns, str) else columns)]
+    if wanted is not None and not (wanted and all(wanted)):
+        raise DataError(f"columns {_show(columns, 80)!r}: give one or more column names or positions")
+    found: list[str] = []
+    if file.suffix.lower() == ".txt":
+        if not file.is_file():
+            raise _fail(source, "is a directory, not a file" if file.is_dir() else "file not found")
+        for row, line in enumerate(_decode(source, file).splitlines(), start=1):
+            if line.strip():
+                if len(line) > max_chars:
+                    raise _fail(source, f"{len(line)} characters, over max_chars={max_chars}", row)
+                found.append(line.strip())
+                if max_rows is not None and len(found) >= max_rows:
+                    break
+    else:
+        source, file, fmt = open_table(path, max_rows)
+        known = KNOWN_NAMES["first sentence"] + KNOWN_NAMES["second sentence"] + SENTENCE_NAMES
+        if wanted is None:
+            detect = lambda first: any(c.strip().lower() in known for c in first)  # noqa: E731
+        else:
+            detect = lambda first: not all(n.isdigit() for n in wanted) or any(n in first for n in wanted)  # noqa: E731
+        names, records, has_header = read_records(source, file, fmt, detect, max_rows)
+        lowered = [n.strip().lower() for n in names]
+        listed = ", ".join(_show(n) for n in names) if has_header else f"no header, positions 0..{len(names) - 1}"
+        if wanted is None:
+            positions = [i for i, n in enumerate(lowered) if n in known]
+            if not positions:
+                msg = f"no sentence column (e.g. text, sentence1, question); found: {listed}; pass columns"
+                raise _fail(source, msg)
+        else:
+            positions = []
+            for name in wanted:
+                pos = next((i for i, n in enumerate(names) if n == name), None)
+                if pos is None and name.isdigit() and int(name) < len(names):
+                    pos = int(name)
+                if pos is None:
+                    raise _fail(source, f"no column {name!r}; found: {listed}")
+                positions.append(pos)
+        keys: list[Any] = [names[i] for i in positions] if fmt in ("json", "parquet") else positions
+        for row, record in records[:max_rows]:
+            for key, pos in zip(keys, positions):
+                if isinstance(record, dict) and key not in record:
+                    raise _fail(source, f"no key {key!r}", row=row)
+                value = record[key]
+                column = repr(names[pos]) if has_header else str(pos)
+                if value is None or (isinstance(value, str) and not value.strip()):
+                    raise _fail(source, "the sentence is empty", row=row, column=column)
+                if not isinstance(value, str):
+                    raise _fail(source, f"expected text, found {type(value).__name__}", row, column)
+                if len(value) > max_chars:
+                    raise _fail(source, f"{len(value)} characters, over max_chars={max_chars}", row, column)
+                found.append(value.strip())
+    sentences = list(dict.fromkeys(found))
+    logger.info("read %d distinct sentences from %s", len(sentences), source)
+    return sentences
