@@ -31,6 +31,19 @@ def train(config=None, **kwargs):
     return _train(config, **kwargs)
 
 
+def distill(config=None, **kwargs):
+    """Distill a teacher (the bundled model by default) into a fast LSTM on unlabelled sentences; see
+    :func:`sentsim.distillation.distill` and :class:`sentsim.distillation.DistillConfig` for the settings.
+
+    Example:
+        >>> import sentsim
+        >>> sentsim.distill(files=["sentences.txt"], dev="dev.csv", output_dir="runs/student")  # doctest: +SKIP
+    """
+    from sentsim.distillation import distill as _distill
+
+    return _distill(config, **kwargs)
+
+
 def average_models(models, output_dir=None, **kwargs):
     """Average the weights of several models fine-tuned from the same base; see
     :func:`sentsim.averaging.average_models`.
@@ -48,6 +61,7 @@ __all__ = [
     "__version__",
     "load",
     "train",
+    "distill",
     "average_models",
     "build_lstm",
     "SiameseModel",

@@ -100,6 +100,30 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     p = sub.add_parser(
+        "distill",
+        help="distill a transformer into a fast LSTM",
+        description="Train a fresh BiLSTM to reproduce a teacher's embeddings on unlabelled sentences (no labels "
+        "needed), then save it. Fine-tune it afterwards with: sentsim train --encoder lstm --base-model DIR.",
+    )
+    p.add_argument("files", nargs="+", help=".txt (one sentence per line) or CSV, TSV, JSONL or Parquet tables")
+    p.add_argument("--output-dir", required=True, help="where the student goes")
+    p.add_argument("--columns", default=None, help="the text columns of the tables (default: known names)")
+    p.add_argument("--teacher", default=None, help="the model to reproduce (default: the bundled one)")
+    p.add_argument("--dev", default=None, help="graded pairs to report teacher and student on (e.g. STS-B dev)")
+    p.add_argument("--dev-columns", default=None, help="columns of --dev, as for train")
+    p.add_argument("--score-range", default=None, help="declared range of the --dev scores, e.g. 0,5")
+    p.add_argument("--hidden-dim", type=int, default=None, help="LSTM size per direction (default: teacher dim / 2)")
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--epochs", type=float, default=3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--distance", choices=("cosine", "mse", "l2"), default="cosine")
+    p.add_argument("--max-sentences", type=int, default=None)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--overwrite", action="store_true", help="replace a model already in --output-dir")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    p = sub.add_parser(
         "eval",
         help="evaluate a model: sts, pairs or faq",
         description="Evaluate a model on a test set and write a report folder: metrics.json, report.md, a PNG plot "
@@ -333,6 +357,38 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from sentsim.distillation import DistillConfig, distill
+
+    cfg = DistillConfig(
+        output_dir=args.output_dir,
+        files=args.files,
+        columns=args.columns,
+        teacher=args.teacher,
+        dev=args.dev,
+        dev_columns=args.dev_columns,
+        score_range=args.score_range,
+        hidden_dim=args.hidden_dim,
+        num_layers=args.layers,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        distance=args.distance,
+        max_sentences=args.max_sentences,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        show_progress=not (args.no_progress or args.quiet),
+    )
+    result = distill(cfg)
+    print(f"saved {result.output_dir} (distilled on {result.sentences:,} sentences)")
+    if result.dev_metrics is not None:
+        print(f"dev, teacher:        {result.teacher_dev}")
+        print(f"dev, student before: {result.dev_before}")
+        print(f"dev, student after:  {result.dev_metrics}")
+    print(f"wall time: {result.wall_time_s:.1f} s")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
 
     info = _load(args).info()
@@ -550,6 +606,7 @@ COMMANDS = {
     "score": _cmd_score,
     "encode": _cmd_encode,
     "train": _cmd_train,
+    "distill": _cmd_distill,
     "eval": _cmd_eval,
     "average": _cmd_average,
     "faq": _cmd_faq,

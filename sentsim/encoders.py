@@ -143,12 +143,19 @@ def new_model(
     base: str | os.PathLike | None = None,
     device: str | None = None,
 ) -> SiameseModel:
-    """The starting model for training: the base transformer itself, or a fresh LSTM built over it."""
+    """The starting model for training: the base transformer itself, or an LSTM: ``base`` itself when it is one
+    (a student from :func:`sentsim.distill`), else a fresh LSTM built over the base transformer."""
     if encoder == "transformer":
         model = load(base, device=device, backend="torch")  # training changes the weights: no export to keep fresh
         model.config.thresholds = {}
         model.config.threshold_source = None
         return model
     if encoder == "lstm":
+        if base is not None:
+            model = load(base, device=device, backend="torch")
+            if _is_lstm(model.encoder):  # an LSTM already (a distilled student): train it further
+                model.config.thresholds = {}
+                model.config.threshold_source = None
+                return model
         return build_lstm(base, device=device)
     raise ConfigError(f"encoder must be 'transformer' or 'lstm', not {encoder!r}")
