@@ -390,6 +390,14 @@ def read_pairs(
 SENTENCE_NAMES = ("text", "sentence", "sentences", "question", "utterance", "query")  # one-text columns
 
 
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def read_sentences(
     path: str | os.PathLike,
     columns: str | Sequence[str] | None = None,
@@ -401,7 +409,8 @@ def read_sentences(
     A ``.txt`` file holds one sentence per line (blank lines are skipped). A CSV, TSV, JSONL or Parquet table
     gives the sentences of ``columns`` (names, or 0-based positions in a file without a header), by default of
     every sentence column read_pairs knows (``sentence1``, ``#2 String``, ...) or else a ``text``, ``sentence``
-    or ``question`` column.
+    or ``question`` column; in a headerless table with a column of numbers (STS-B's sentence, sentence, score),
+    the columns that are not numbers.
 
     Args:
         path: The file to read.
@@ -445,7 +454,13 @@ def read_sentences(
         names, records, has_header = read_records(source, file, fmt, detect, max_rows)
         lowered = [n.strip().lower() for n in names]
         listed = ", ".join(_show(n) for n in names) if has_header else f"no header, positions 0..{len(names) - 1}"
-        if wanted is None:
+        sample = [record for _, record in records[:50]] if fmt not in ("json", "parquet") else []
+        numeric = [i for i in range(len(names)) if sample and all(i < len(r) and _is_number(r[i]) for r in sample)]
+        if wanted is None and not has_header and numeric and len(numeric) < len(names):
+            # a headerless table whose first row is data, with a number column (STS-B: two sentences and a score):
+            # its text columns are the others; an unknown header has no column of numbers from its first row on
+            positions = [i for i in range(len(names)) if i not in numeric]
+        elif wanted is None:
             positions = [i for i, n in enumerate(lowered) if n in known]
             if not positions:
                 msg = f"no sentence column (e.g. text, sentence1, question); found: {listed}; pass columns"

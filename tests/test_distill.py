@@ -127,6 +127,10 @@ def test_read_sentences_formats(tmp_path):
     plain = tmp_path / "p.csv"
     plain.write_text("a,1\nb,2\n")
     assert read_sentences(plain, columns="0") == ["a", "b"]
+    assert read_sentences(plain) == ["a", "b"]  # headerless with a number column: the other columns
+    stsb = read_sentences(data_path("stsb", "dev.csv"))  # no header: sentence, sentence, score
+    dev = read_pairs(data_path("stsb", "dev.csv"), score_range=(0, 5))
+    assert stsb == list(dict.fromkeys(s for row in zip(dev.sentence1, dev.sentence2) for s in row))
 
 
 @pytest.mark.parametrize(
@@ -134,6 +138,7 @@ def test_read_sentences_formats(tmp_path):
     [
         ("empty.txt", "", None, "the file is empty"),
         ("labels.csv", "id,category\n1,card\n", None, "no sentence column"),
+        ("numbers.csv", "1,2\n3,4\n", None, "no sentence column"),
         ("gap.csv", "text,category\nhello,a\n ,b\n", None, "row 3.*empty"),
         ("named.csv", "text,category\nhello,a\n", "body", "no column 'body'"),
         ("num.jsonl", '{"text": 5}\n', None, "expected text"),
