@@ -356,13 +356,7 @@ def read_pairs(
             raise _fail(source, f"no key {missing[0]!r}", row=row)
         values = [record[k] for k in keys]
         for value, column, out in zip(values[:2], described, (s1, s2)):
-            if value is None or (isinstance(value, str) and not value.strip()):
-                raise _fail(source, "the sentence is empty", row=row, column=column)
-            if not isinstance(value, str):
-                raise _fail(source, f"expected text, found {type(value).__name__}", row, column)
-            if len(value) > max_chars:
-                raise _fail(source, f"{len(value)} characters, over max_chars={max_chars}", row, column)
-            out.append(value)
+            out.append(_sentence(value, source, row, column, max_chars))
         if len(values) == 3:
             number = _number(values[2])
             if number is None or not math.isfinite(number):
@@ -388,6 +382,17 @@ def read_pairs(
 
 
 SENTENCE_NAMES = ("text", "sentence", "sentences", "question", "utterance", "query")  # one-text columns
+
+
+def _sentence(value: Any, source: str, row: int, column: str, max_chars: int) -> str:
+    """``value`` if it is a non-empty text of at most ``max_chars`` characters, else a DataError naming the place."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise _fail(source, "the sentence is empty", row=row, column=column)
+    if not isinstance(value, str):
+        raise _fail(source, f"expected text, found {type(value).__name__}", row, column)
+    if len(value) > max_chars:
+        raise _fail(source, f"{len(value)} characters, over max_chars={max_chars}", row, column)
+    return value
 
 
 def _is_number(value: Any) -> bool:
@@ -481,13 +486,7 @@ def read_sentences(
                     raise _fail(source, f"no key {key!r}", row=row)
                 value = record[key]
                 column = repr(names[pos]) if has_header else str(pos)
-                if value is None or (isinstance(value, str) and not value.strip()):
-                    raise _fail(source, "the sentence is empty", row=row, column=column)
-                if not isinstance(value, str):
-                    raise _fail(source, f"expected text, found {type(value).__name__}", row, column)
-                if len(value) > max_chars:
-                    raise _fail(source, f"{len(value)} characters, over max_chars={max_chars}", row, column)
-                found.append(value.strip())
+                found.append(_sentence(value, source, row, column, max_chars).strip())
     sentences = list(dict.fromkeys(found))
     logger.info("read %d distinct sentences from %s", len(sentences), source)
     return sentences
