@@ -1,10 +1,11 @@
 """Speed on a CPU (issue 6): plain sentence-transformers against each sentsim backend, in one process, interleaved.
 
-Run:  python eval/bench_speed.py [--rounds 5] [--queries 300] [--model DIR]
+Run:  python eval/bench_speed.py [--rounds 5] [--queries 300] [--model DIR] [--lstm STUDENT] [--faq]
 
 Steps:
-1. Load the peer (plain `SentenceTransformer`, the same model) and sentsim's backends: torch, onnx, onnx-int8 (each
-   ONNX export is made once and cached; its time is printed, not counted).
+1. Load the peer (plain `SentenceTransformer`, the same model) and sentsim's backends: torch, onnx, onnx-int8,
+   openvino, openvino-int8 (each export is made once and cached; its time is printed, not counted). With
+   `--lstm`, also that LSTM model (the distilled student of eval/bench_student.py), as one more encoder.
 2. Accuracy: STS-B test Spearman x100 (cosine) for every backend, and the cosine of each sentence's embedding to
    the peer's (mean and worst).
 3. Batch throughput: the distinct STS-B test sentences, batch 64; each round runs the peer and every backend once,
@@ -33,7 +34,7 @@ import numpy as np
 import sentsim
 
 ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
 
 
 def read_sts(data: Path) -> tuple[list[str], list[tuple[str, str, float]]]:
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--queries", type=int, default=300, help="questions encoded one at a time")
     parser.add_argument("--faq", action="store_true", help="also time FAQBot.ask over 10,000 entries")
+    parser.add_argument("--lstm", default=None, help="an LSTM model folder to time beside the others")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "bench_speed.json"))
     args = parser.parse_args(argv)
@@ -87,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     encoders = {"peer": lambda texts, bs: peer.encode(texts, batch_size=bs, normalize_embeddings=True)}
     for backend, model in models.items():
         encoders[backend] = lambda texts, bs, m=model: m.encode(texts, batch_size=bs)
+    if args.lstm:
+        student = sentsim.load(args.lstm, device="cpu")
+        encoders["lstm"] = lambda texts, bs: student.encode(texts, batch_size=bs)
     print(f"load (and ONNX export, first time only) s: {export_s}", flush=True)
 
     # 2. accuracy
@@ -173,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for n in names:
         a, t, s = accuracy[n], throughput[n], single[n]
-        label = "plain sentence-transformers (peer)" if n == "peer" else f"sentsim, backend={n}"
+        label = {"peer": "plain sentence-transformers (peer)", "lstm": f"sentsim LSTM ({args.lstm})"}.get(
+            n, f"sentsim, backend={n}"
+        )
         print(
             f"| {label} | {a['stsb_test_spearman']:.2f} | "
             f"{a['cosine_to_peer_mean']:.4f} / {a['cosine_to_peer_min']:.4f} | "

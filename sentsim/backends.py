@@ -1,18 +1,23 @@
-"""Fast CPU inference backends for a transformer encoder: ONNX Runtime in fp32, or with dynamic int8 weights.
+"""Fast CPU inference backends for a transformer encoder: ONNX Runtime and OpenVINO, in fp32 or with int8.
 
 ``torch`` is the sentence-transformers model itself. ``onnx`` runs the same transformer exported to ONNX, and
 ``onnx-int8`` the export with its weight matrix products quantized to int8 (dynamic quantization: int8 weights,
-activations quantized on the fly), which uses the VNNI instructions of current CPUs. The pooling and normalising
-of the sentence-transformers modules after the transformer are done here in NumPy, as those modules do.
+activations quantized on the fly), which uses the VNNI instructions of current CPUs. ``openvino`` runs the ONNX
+export with OpenVINO, and ``openvino-int8`` that model after NNCF's static int8 quantization (weights and
+activations, with scales calibrated once on the sentences of the FAQ that ships with sentsim, or on texts you
+give :func:`export_backend`). The OpenVINO runner batches sentences of exactly the same token length together, so
+no work is spent on padding, and runs two batches at once on a CPU with two or more cores. The pooling and
+normalising of the sentence-transformers modules after the transformer are done here in NumPy, as those modules do.
 
-The export happens once per model and is cached: in the model's own folder under ``onnx/`` (the layout
-sentence-transformers' own ONNX backend reads), or, for a folder sentsim must not write to (the bundled model, a
-hub model), under ``$SENTSIM_CACHE`` (default ``~/.cache/sentsim``). Each file is written to a temporary name and
-renamed into place, with a record of the weights it came from, so a model trained again is exported again.
+The export happens once per model and is cached: in the model's own folder under ``onnx/`` (where
+sentence-transformers' own ONNX backend reads ``model.onnx``), or, for a folder sentsim must not write to (the
+bundled model, a hub model), under ``$SENTSIM_CACHE`` (default ``~/.cache/sentsim``). Each file is written to a
+temporary name and renamed into place, with a record of the weights it came from, so a model trained again is
+exported again.
 
 Example:
     >>> import sentsim
-    >>> fast = sentsim.load(backend="onnx-int8")  # doctest: +SKIP
+    >>> fast = sentsim.load(backend="openvino-int8")  # doctest: +SKIP
     >>> fast.encode(["A man plays a guitar."]).shape  # doctest: +SKIP
     (1, 384)
 """
@@ -23,6 +28,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import uuid
 import warnings
 from pathlib import Path
@@ -34,14 +40,31 @@ from sentsim.errors import ConfigError, ModelError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BACKENDS", "Backend", "OnnxEncoder", "onnx_available", "export_onnx", "check_backend"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "OnnxEncoder",
+    "OpenVinoEncoder",
+    "onnx_available",
+    "openvino_available",
+    "export_backend",
+    "export_onnx",
+    "check_backend",
+    "calibration_texts",
+]
 
-Backend = Literal["torch", "onnx", "onnx-int8"]
-BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
-_FILES = {"onnx": "model.onnx", "onnx-int8": "model_qint8.onnx"}
+Backend = Literal["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]
+BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
+_FILES = {
+    "onnx": "model.onnx",
+    "onnx-int8": "model_qint8.onnx",
+    "openvino": "openvino_model.xml",
+    "openvino-int8": "openvino_model_qint8.xml",
+}
 _RECORD = "sentsim_onnx.json"
 _OPSET = 17
 _MISSING = "the {backend} backend needs ONNX Runtime: pip install 'sentsim[fast]' (onnxruntime and onnx)"
+_MISSING_OV = "the {backend} backend needs OpenVINO: pip install 'sentsim[openvino]' (openvino, nncf and onnx)"
 
 
 def check_backend(backend: str) -> str:
@@ -56,6 +79,14 @@ def onnx_available() -> bool:
     import importlib.util
 
     return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
+def openvino_available(int8: bool = True) -> bool:
+    """Whether OpenVINO and the ONNX exporter (and, for ``int8``, NNCF's quantizer) are installed."""
+    import importlib.util
+
+    names = ("openvino", "onnx", "nncf") if int8 else ("openvino", "onnx")
+    return all(importlib.util.find_spec(name) is not None for name in names)
 
 
 def _weights_digest(encoder: Any) -> str:
@@ -147,22 +178,128 @@ def _quantize(source: Path, target: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def export_onnx(encoder: Any, backend: str, model_folder: str | os.PathLike | None = None) -> Path:
-    """The ONNX file of ``encoder`` for ``backend``, exported (and quantized) now unless a matching one is cached.
+def calibration_texts() -> list[str]:
+    """The texts ``openvino-int8`` calibrates its activation scales on by default, from the FAQ that ships with
+    sentsim (no benchmark's data): its questions, its answers' sentences, its labelled queries, and, so that
+    long inputs are calibrated too, its whole answers joined into a few texts of several hundred words."""
+    import csv
+    import re
+
+    from sentsim.faq import default_faq_path, default_queries_path, read_faq
+
+    entries = read_faq(default_faq_path())
+    answers = list(dict.fromkeys(e.answer for e in entries))
+    texts = [e.question for e in entries]
+    for answer in answers:
+        texts.extend(re.split(r"(?<=[.!?])\s+", answer))
+    with default_queries_path().open(encoding="utf-8", newline="") as f:
+        texts.extend(row["query"] for row in csv.DictReader(f))
+    texts.extend(" ".join(answers[i : i + 6]) for i in range(0, len(answers), 6))
+    return sorted({t.strip() for t in texts if t.strip()})
+
+
+def _to_openvino(encoder: Any, source: Path, target: Path, int8: bool, calibration: list[str] | None) -> None:
+    """The ONNX export as an OpenVINO model (``.xml`` and ``.bin``), fp32 or statically quantized to int8 with
+    NNCF, written atomically (the weights file first, then the graph that names it).
+
+    The conversion runs in a child process (``python -m sentsim.backends``): NNCF and OpenVINO's converter start
+    thread pools of their own beside torch's and ONNX Runtime's, and a process that held them all was seen to
+    abort once; in a child, a failure is a clear error here and the process that asked keeps running."""
+    import subprocess
+    import sys
+
+    tmp = target.with_name(f".{target.stem}.tmp-{uuid.uuid4().hex[:8]}.xml")
+    samples = tmp.with_suffix(".npz")
+    command = [sys.executable, "-m", "sentsim.backends", str(source), str(tmp)]
+    try:
+        if int8:
+            texts = calibration if calibration is not None else calibration_texts()
+            if not texts:
+                raise ConfigError("openvino-int8 needs at least one calibration text")
+            tokenizer, limit = encoder[0].tokenizer, int(encoder.max_seq_length)
+            ids = tokenizer(list(texts), truncation=True, max_length=limit)["input_ids"]
+            np.savez(samples, **{f"s{i}": np.asarray(row, dtype=np.int64) for i, row in enumerate(ids)})
+            command += ["--samples", str(samples)]
+        # the child imports this same sentsim, wherever it was imported from here
+        path = os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])
+        env = {**os.environ, "PYTHONPATH": path.rstrip(os.pathsep)}
+        done = subprocess.run(command, stdout=None, stderr=subprocess.PIPE, text=True, env=env)
+        if done.returncode != 0:
+            last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), "no message")
+            raise ModelError(f"{target}: the OpenVINO export failed (exit code {done.returncode}): {last.strip()}")
+        os.replace(tmp.with_suffix(".bin"), target.with_suffix(".bin"))
+        os.replace(tmp, target)
+    finally:
+        for path in (tmp, tmp.with_suffix(".bin"), samples):
+            path.unlink(missing_ok=True)
+
+
+def _convert(source: str, target: str, samples: str | None) -> None:
+    """The child's work for :func:`_to_openvino`: read the ONNX file, quantize it when given samples, save it."""
+    import openvino as ov
+
+    model = ov.Core().read_model(source)
+    if samples is not None:
+        import nncf
+        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
+
+        names = [i.get_any_name() for i in model.inputs]
+        with np.load(samples, allow_pickle=False) as data:
+            # One sentence per sample, unpadded: padded batches give the quantizer activations it never sees in use.
+            feeds = [_feed(data[f"s{i}"][None, :], names) for i in range(len(data.files))]
+        # SmoothQuant with alpha 0.7 on the matrix products moves activation outliers into the weights. Chosen on
+        # the STS-B dev sentences (cosine to fp32 per sentence; NNCF's default 0.95: mean 0.9961, worst 0.978;
+        # 0.7: mean 0.9973, worst 0.987), at no cost in speed.
+        model = nncf.quantize(
+            model,
+            nncf.Dataset(feeds),
+            subset_size=len(feeds),
+            model_type=nncf.ModelType.TRANSFORMER,
+            advanced_parameters=AdvancedQuantizationParameters(
+                smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=0.7)
+            ),
+        )
+    ov.save_model(model, target, compress_to_fp16=False)
+
+
+def _feed(ids: Any, names: list[str]) -> dict[str, np.ndarray]:
+    """Model inputs for token id rows of one length: no padding, so the attention mask is all ones."""
+    input_ids = np.asarray(ids, dtype=np.int64)
+    arrays = {
+        "input_ids": input_ids,
+        "attention_mask": np.ones_like(input_ids),
+        "token_type_ids": np.zeros_like(input_ids),
+    }
+    return {name: arrays[name] for name in names}
+
+
+def export_backend(
+    encoder: Any,
+    backend: str,
+    model_folder: str | os.PathLike | None = None,
+    calibration: list[str] | None = None,
+) -> Path:
+    """The model file of ``encoder`` for ``backend``, exported (and quantized) now unless a matching one is cached.
 
     Args:
         encoder: A sentence-transformers model: a Transformer, then Pooling and Normalize modules only.
-        backend: ``onnx`` or ``onnx-int8``.
+        backend: ``onnx``, ``onnx-int8``, ``openvino`` or ``openvino-int8``.
         model_folder: The folder the model was loaded from, whose ``onnx/`` holds the export when writable.
+        calibration: For ``openvino-int8``: the texts its activation scales are calibrated on (default:
+            :func:`calibration_texts`). Texts like the ones you will encode give the closest embeddings. Passing
+            them quantizes again, replacing the cached model.
 
     Raises:
-        ConfigError: ONNX Runtime is missing, or the model is not one the ONNX backends run (an LSTM, extra
-            modules).
+        ConfigError: ONNX Runtime or OpenVINO is missing, or the model is not one these backends run (an LSTM,
+            extra modules).
     """
     check_backend(backend)
     if backend == "torch":
-        raise ConfigError("the torch backend has no ONNX file")
-    if not onnx_available():
+        raise ConfigError("the torch backend has no exported model file")
+    if backend.startswith("openvino"):
+        if not openvino_available(int8=backend.endswith("int8")):
+            raise ConfigError(_MISSING_OV.format(backend=backend))
+    elif not onnx_available():
         raise ConfigError(_MISSING.format(backend=backend))
     _check_supported(encoder)
     digest = _weights_digest(encoder)
@@ -170,7 +307,7 @@ def export_onnx(encoder: Any, backend: str, model_folder: str | os.PathLike | No
     target = folder / _FILES[backend]
     record_path = folder / _RECORD
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
-    if target.is_file() and record.get(_FILES[backend]) == digest:
+    if target.is_file() and record.get(_FILES[backend]) == digest and calibration is None:
         return target
     folder.mkdir(parents=True, exist_ok=True)
     fp32 = folder / _FILES["onnx"]
@@ -181,14 +318,40 @@ def export_onnx(encoder: Any, backend: str, model_folder: str | os.PathLike | No
     if backend == "onnx-int8":
         logger.info("quantizing the ONNX export to int8 (once)")
         _quantize(fp32, target)
-        record[_FILES["onnx-int8"]] = digest
+    elif backend.startswith("openvino"):
+        logger.info(
+            "converting the ONNX export to OpenVINO%s (once)", " and quantizing it to int8" * (backend != "openvino")
+        )
+        _to_openvino(encoder, fp32, target, backend == "openvino-int8", calibration)
+    record[_FILES[backend]] = digest
     tmp = record_path.with_name(f".{_RECORD}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, record_path)
     return target
 
 
-class OnnxEncoder:
+export_onnx = export_backend  # its first name, from when ONNX Runtime was the only exported backend
+
+
+class _Runner:
+    """What every exported-model runner takes from the sentence-transformers model: tokenizer, limit, pooling."""
+
+    def __init__(self, encoder: Any, path: str | os.PathLike) -> None:
+        _check_supported(encoder)
+        self.tokenizer = encoder[0].tokenizer
+        self.max_seq_length = int(encoder.max_seq_length)
+        self.path = Path(path)
+        pooling = next((m for m in encoder if type(m).__name__ == "Pooling"), None)
+        self.pooling = _pooling_mode(pooling)
+        self.normalize = any(type(m).__name__ == "Normalize" for m in encoder)
+
+    def _finish(self, emb: np.ndarray) -> np.ndarray:
+        if self.normalize:
+            emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        return emb.astype(np.float32, copy=False)
+
+
+class OnnxEncoder(_Runner):
     """Runs an exported transformer with ONNX Runtime, then the model's pooling and normalising, in NumPy.
 
     Args:
@@ -201,14 +364,7 @@ class OnnxEncoder:
         import onnxruntime as ort
         import torch
 
-        _check_supported(encoder)
-        transformer = encoder[0]
-        self.tokenizer = transformer.tokenizer
-        self.max_seq_length = int(encoder.max_seq_length)
-        self.path = Path(path)
-        pooling = next((m for m in encoder if type(m).__name__ == "Pooling"), None)
-        self.pooling = _pooling_mode(pooling)
-        self.normalize = any(type(m).__name__ == "Normalize" for m in encoder)
+        super().__init__(encoder, path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads or torch.get_num_threads())
         options.inter_op_num_threads = 1
@@ -240,13 +396,108 @@ class OnnxEncoder:
             )
             feed = {name: batch[name].astype(np.int64) for name in self.inputs}
             tokens = self.session.run(None, feed)[0]  # (batch, seq, dim)
-            emb = _pool(tokens, batch["attention_mask"], self.pooling)  # (batch, dim)
-            if self.normalize:
-                emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+            emb = self._finish(_pool(tokens, batch["attention_mask"], self.pooling))  # (batch, dim)
             if out is None:
                 out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
             out[rows] = emb
         return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+class OpenVinoEncoder(_Runner):
+    """Runs an OpenVINO model of the transformer (fp32 or int8), then the model's pooling and normalising.
+
+    Sentences are tokenized together, then batched by exact token length (longest first, at most ``batch_size``
+    per batch), so no batch carries padding. One batch runs on a model compiled for latency (all threads on one
+    request: a chatbot's single question); several run on the requests of a model compiled for throughput, two or
+    more at once, started and waited on from the calling thread.
+
+    Args:
+        encoder: The sentence-transformers model it was exported from (its tokenizer, pooling and limit are used).
+        path: The ``.xml`` file (from :func:`export_backend`).
+        threads: OpenVINO's threads; as many as torch uses when None.
+    """
+
+    def __init__(self, encoder: Any, path: str | os.PathLike, threads: int | None = None) -> None:
+        import openvino as ov
+        import torch
+
+        super().__init__(encoder, path)
+        self._core = ov.Core()
+        try:
+            self._model = self._core.read_model(str(path))
+        except Exception as exc:  # a truncated or foreign file
+            raise ModelError(f"{path}: OpenVINO cannot load this file ({exc.__class__.__name__})") from None
+        self.inputs = [i.get_any_name() for i in self._model.inputs]
+        # fp32 for what is not int8: OpenVINO would otherwise pick bf16 on CPUs that have it, a different model.
+        self._settings = {
+            "INFERENCE_PRECISION_HINT": "f32",
+            "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
+        }
+        self._latency = self._core.compile_model(self._model, "CPU", {**self._settings, "PERFORMANCE_HINT": "LATENCY"})
+        self._request = self._latency.create_infer_request()
+        self._lock = threading.Lock()  # the requests are shared: calls from several threads take turns on them
+        self._throughput: Any = None  # requests on a model compiled for throughput, made on the first long call
+
+    def _batches(self, texts: list[str], batch_size: int) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        ids = self.tokenizer(texts, truncation=True, max_length=self.max_seq_length)["input_ids"]
+        lengths = np.array([len(row) for row in ids])
+        order = np.argsort(-lengths, kind="stable")
+        batches, start = [], 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and end - start < batch_size and lengths[order[end]] == lengths[order[start]]:
+                end += 1
+            rows = order[start:end]
+            batches.append((rows, _feed([ids[i] for i in rows], self.inputs)))
+            start = end
+        return batches
+
+    def _pool(self, tokens: np.ndarray) -> np.ndarray:
+        return _pool(tokens, np.ones(tokens.shape[:2], dtype=np.int64), self.pooling)
+
+    def encode(self, texts: list[str], batch_size: int = 32, show_progress_bar: bool = False) -> np.ndarray:
+        """Embeddings ``(n, dim)`` float32, in the order of ``texts``."""
+        from tqdm.auto import tqdm
+
+        batches = self._batches(texts, max(1, int(batch_size)))
+        if not batches:
+            return np.zeros((0, 0), dtype=np.float32)
+        with self._lock:
+            if len(batches) == 1:
+                tokens = self._request.infer(batches[0][1])[0]
+                return self._finish(self._pool(np.asarray(tokens)))[np.argsort(batches[0][0])]
+            if self._throughput is None:
+                compiled = self._core.compile_model(
+                    self._model, "CPU", {**self._settings, "PERFORMANCE_HINT": "THROUGHPUT"}
+                )
+                n = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+                self._throughput = [compiled.create_infer_request() for _ in range(n)]
+            requests = self._throughput
+            out: list[Any] = [None] * len(batches)
+            running: dict[int, int] = {}  # request -> batch it runs
+            bar = tqdm(total=len(texts), desc="Sentences", disable=not show_progress_bar)
+
+            def collect(r: int) -> None:
+                # Waited on and read here, on the calling thread: no Python runs on OpenVINO's threads, where a
+                # garbage collection could otherwise run another model's destructor on the pool it would join.
+                requests[r].wait()
+                i = running.pop(r)
+                out[i] = self._pool(requests[r].get_output_tensor(0).data)  # a copy: the request is reused
+                bar.update(len(batches[i][0]))
+
+            for i, (_, feed) in enumerate(batches):
+                r = i % len(requests)
+                if r in running:
+                    collect(r)
+                requests[r].start_async(feed)
+                running[r] = i
+            for r in sorted(running, key=running.__getitem__):
+                collect(r)
+            bar.close()
+        emb = self._finish(np.concatenate(out))
+        result = np.empty_like(emb)
+        result[np.concatenate([rows for rows, _ in batches])] = emb
+        return result
 
 
 def _pooling_mode(pooling: Any) -> str:
@@ -270,3 +521,14 @@ def _pool(tokens: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
     if mode == "max":
         return np.where(m > 0, tokens, -1e9).max(axis=1).astype(np.float32)
     return ((tokens * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)).astype(np.float32)  # (batch, dim)
+
+
+if __name__ == "__main__":  # the child process of _to_openvino
+    import argparse
+
+    _parser = argparse.ArgumentParser(prog="python -m sentsim.backends", description="convert an ONNX export")
+    _parser.add_argument("source")
+    _parser.add_argument("target")
+    _parser.add_argument("--samples", default=None, help="calibration token ids (.npz): quantize to int8")
+    _args = _parser.parse_args()
+    _convert(_args.source, _args.target, _args.samples)

@@ -39,7 +39,7 @@ class ModelConfig:
         training: how it was trained (loss and why, epochs, learning rate, data, wall time, ...).
         dev_metrics: figures measured on the dev data after training.
         threshold_source: where the thresholds came from, in words.
-        backend: how :func:`sentsim.load` runs the encoder by default: ``torch``, ``onnx`` or ``onnx-int8`` (see
+        backend: how :func:`sentsim.load` runs the encoder by default: one of :data:`sentsim.backends.BACKENDS` (see
             :mod:`sentsim.backends`).
 
     Example:
@@ -63,7 +63,7 @@ class ModelConfig:
         if self.encoder not in ("transformer", "lstm"):
             raise ModelError(f"{CONFIG_NAME}: encoder must be 'transformer' or 'lstm', not {self.encoder!r}")
         if self.backend not in BACKENDS:
-            raise ModelError(f"{CONFIG_NAME}: backend must be 'torch', 'onnx' or 'onnx-int8', not {self.backend!r}")
+            raise ModelError(f"{CONFIG_NAME}: backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         clean: dict[str, float] = {}
         for name, value in (self.thresholds or {}).items():
             check_metric(name)

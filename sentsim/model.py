@@ -97,24 +97,26 @@ class SiameseModel:
 
     @property
     def backend(self) -> str:
-        """How :meth:`encode` runs the encoder: ``torch``, ``onnx`` or ``onnx-int8`` (see :mod:`sentsim.backends`)."""
+        """How :meth:`encode` runs the encoder: ``torch``, ``onnx``, ``onnx-int8``, ``openvino`` or ``openvino-int8``
+        (see :mod:`sentsim.backends`)."""
         return self.config.backend
 
     def set_backend(self, backend: str) -> SiameseModel:
-        """Run :meth:`encode` on ``backend``; an ONNX backend exports the transformer once (cached beside the model,
-        see :mod:`sentsim.backends`). Training and saving still use the torch weights. Returns the model.
+        """Run :meth:`encode` on ``backend``; an ONNX or OpenVINO backend exports the transformer once (cached beside
+        the model, see :mod:`sentsim.backends`). Training and saving still use the torch weights. Returns the model.
 
         Raises:
-            ConfigError: an unknown backend, ONNX Runtime missing, or a model the ONNX backends do not run.
+            ConfigError: an unknown backend, ONNX Runtime or OpenVINO missing, or a model these backends do not run.
         """
-        from sentsim.backends import OnnxEncoder, check_backend, export_onnx
+        from sentsim.backends import OnnxEncoder, OpenVinoEncoder, check_backend, export_backend
 
         check_backend(backend)
         if backend == "torch":
             self._fast = None
         else:
-            path = export_onnx(self.encoder, backend, self.source)
-            self._fast = OnnxEncoder(self.encoder, path)
+            path = export_backend(self.encoder, backend, self.source)
+            runner = OpenVinoEncoder if backend.startswith("openvino") else OnnxEncoder
+            self._fast = runner(self.encoder, path)
             self._fast_version = _weights_version(self.encoder)
         self.config.backend = backend
         return self
