@@ -15,6 +15,7 @@ from sentsim.config import ModelConfig
 from sentsim.encoders import build_lstm, load
 from sentsim.errors import ConfigError, DataError, ModelError, OutputExistsError, SentsimError
 from sentsim.faq import Answer, FAQBot, QueryError
+from sentsim.index import VectorIndex
 from sentsim.model import SiameseModel, Verdict
 
 
@@ -66,6 +67,7 @@ __all__ = [
     "build_lstm",
     "SiameseModel",
     "FAQBot",
+    "VectorIndex",
     "Answer",
     "QueryError",
     "Verdict",

@@ -37,6 +37,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from sentsim.errors import ConfigError, DataError, ModelError, TextError, TextTooLongError, check_text
+from sentsim.index import VectorIndex, check_kind
 
 logger = logging.getLogger(__name__)
 
@@ -305,70 +306,24 @@ def _entries(rows: Iterable[tuple[str, dict[str, Any]]], on_duplicate: str = "er
 
 
 # ------------------------------------------------------------------------------------------------ index
-_FEW_QUERIES = 32
-_CHUNK_ROWS = 512
-
-
-def _inner_products(queries: np.ndarray, emb: np.ndarray) -> np.ndarray:
-    """``queries @ emb.T``. For a few queries (a chatbot's), in chunks of 512 FAQ rows: products that small run
-    on the calling thread, whereas one large product wakes OpenBLAS's own threads, which then spin for a while and
-    hold the cores the next encoding needs (measured on 2 cores over 10,000 questions: 1.7 ms instead of 3.5 ms
-    for the search, and 11 ms instead of 21 ms for the encoding of the next question)."""
-    if queries.shape[0] > _FEW_QUERIES or emb.shape[0] <= _CHUNK_ROWS:
-        return queries @ emb.T  # (q, n)
-    parts = [queries @ emb[start : start + _CHUNK_ROWS].T for start in range(0, emb.shape[0], _CHUNK_ROWS)]
-    return np.concatenate(parts, axis=1)  # (q, n)
-
-
 class _Index:
-    """Nearest FAQ questions by inner product of L2-normalised embeddings: exact NumPy search, or FAISS."""
+    """The bot's :class:`~sentsim.index.VectorIndex` over its question embeddings, built on the first search
+    after a change."""
 
     def __init__(self, kind: str = "auto") -> None:
-        if kind not in ("auto", "exact", "flat", "hnsw"):
-            raise ConfigError(f"index must be auto, exact, flat or hnsw, not {kind!r}")
-        self.kind = kind
-        self._faiss: Any = None
+        self.kind = check_kind(kind)
+        self._built: VectorIndex | None = None
+        self._of: np.ndarray | None = None
 
     def invalidate(self) -> None:
-        self._faiss = None
-
-    def _use_faiss(self, n: int) -> str | None:
-        if self.kind == "exact" or (self.kind == "auto" and n < 50_000):
-            return None
-        try:
-            import faiss  # noqa: F401
-        except ImportError:
-            if self.kind == "auto":
-                return None
-            raise ConfigError(f"index {self.kind!r} needs FAISS: pip install 'sentsim[faiss]'") from None
-        return "hnsw" if self.kind in ("auto", "hnsw") else "flat"
+        self._built = None
+        self._of = None
 
     def search(self, emb: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, indices)``, each ``(q, k)``, best first."""
-        n = emb.shape[0]
-        k = min(k, n)
-        kind = self._use_faiss(n)
-        if kind is None:
-            sims = _inner_products(queries, emb)  # (q, n)
-            if k < n:
-                top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            else:
-                top = np.tile(np.arange(n), (sims.shape[0], 1))
-            scores = np.take_along_axis(sims, top, axis=1)
-            order = np.argsort(-scores, axis=1, kind="stable")
-            return np.take_along_axis(scores, order, axis=1), np.take_along_axis(top, order, axis=1)
-        if self._faiss is None:
-            import faiss
-
-            d = emb.shape[1]
-            index = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT) if kind == "hnsw" else faiss.IndexFlatIP(d)
-            if kind == "hnsw":
-                index.hnsw.efConstruction = 80
-                index.hnsw.efSearch = 64
-            index.add(np.ascontiguousarray(emb, dtype=np.float32))
-            self._faiss = index
-        scores, idx = self._faiss.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return scores.astype(np.float64), idx.astype(np.int64)
+        if self._built is None or self._of is not emb:
+            self._built, self._of = VectorIndex(emb, kind=self.kind), emb
+        return self._built.search(queries, k)
 
 
 # ------------------------------------------------------------------------------------------------ the bot
