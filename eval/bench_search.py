@@ -30,6 +30,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from bench_speed import percentiles  # eval/ is the script's folder, so on its path
 
 import sentsim
 from sentsim.index import VectorIndex
@@ -43,11 +44,6 @@ def read_column(path: Path, columns: list[int] | list[str], delimiter: str = ","
             return [row[c] for row in csv.DictReader(f, delimiter=delimiter) for c in columns]
         reader = csv.reader(f, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
         return [row[c] for row in reader for c in columns]
-
-
-def percentiles(seconds: list[float]) -> dict[str, float]:
-    ms = np.array(seconds) * 1000
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 4), "p99_ms": round(float(np.percentile(ms, 99)), 4)}
 
 
 def exact_top1(rows: np.ndarray, queries: np.ndarray, chunk: int = 100_000) -> np.ndarray:

@@ -307,17 +307,13 @@ def _entries(rows: Iterable[tuple[str, dict[str, Any]]], on_duplicate: str = "er
 
 # ------------------------------------------------------------------------------------------------ index
 class _Index:
-    """The bot's :class:`~sentsim.index.VectorIndex` over its question embeddings, built on the first search
-    after a change."""
+    """The bot's :class:`~sentsim.index.VectorIndex` over its question embeddings, built again on the first search
+    after they change (every change assigns a new array: add, remove, a reload that embeds them again)."""
 
     def __init__(self, kind: str = "auto") -> None:
         self.kind = check_kind(kind)
         self._built: VectorIndex | None = None
-        self._of: np.ndarray | None = None
-
-    def invalidate(self) -> None:
-        self._built = None
-        self._of = None
+        self._of: np.ndarray | None = None  # the embeddings it was built on
 
     def search(self, emb: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, indices)``, each ``(q, k)``, best first."""
@@ -429,7 +425,6 @@ class FAQBot:
         self._code_of = {entry_id: c for c, entry_id in enumerate(ids)}
         self._codes = np.array([self._code_of[e.id] for e in self.entries], dtype=np.int64)
         self._answer_of = {e.id: e.answer for e in self.entries}
-        self._index.invalidate()
 
     @staticmethod
     def check_query(query: Any, max_chars: int = MAX_QUERY_CHARS) -> str:
@@ -725,7 +720,6 @@ class FAQBot:
         if now.shape != probe.shape or not np.allclose(now, probe, atol=1e-3):
             logger.warning("%s: embedded by another model; embedding its %d questions again", folder, len(entries))
             bot._emb = bot._embed([e.question for e in entries], len(entries) >= 1_000)
-            bot._index.invalidate()
             if settings.get("calibration"):
                 logger.warning("%s: its threshold was calibrated for the other model; calibrate again", folder)
         bot.calibration = settings.get("calibration")
