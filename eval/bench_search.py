@@ -39,11 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def read_column(path: Path, columns: list[int] | list[str], delimiter: str = ",") -> list[str]:
+    # MSRP's TSV has unbalanced quotes inside sentences: read tabs literally, or rows run together
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     with path.open(encoding="utf-8-sig", newline="") as f:
         if isinstance(columns[0], str):
-            return [row[c] for row in csv.DictReader(f, delimiter=delimiter) for c in columns]
-        reader = csv.reader(f, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
-        return [row[c] for row in reader for c in columns]
+            return [row[c] for row in csv.DictReader(f, delimiter=delimiter, quoting=quoting) for c in columns]
+        return [row[c] for row in csv.reader(f, delimiter=delimiter, quoting=quoting) for c in columns]
 
 
 def exact_top1(rows: np.ndarray, queries: np.ndarray, chunk: int = 100_000) -> np.ndarray:

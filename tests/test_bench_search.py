@@ -1,0 +1,44 @@
+"""eval/bench_search.py's building blocks: reading the real sentence columns, the synthetic rows and the exact
+first row that recall@1 is measured against."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, data_path, load_script
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(ROOT / "eval"))  # the script imports bench_speed from its own folder
+    try:
+        yield load_script("eval/bench_search.py")
+    finally:
+        sys.path.remove(str(ROOT / "eval"))
+
+
+def test_read_column_reads_every_msrp_and_stsb_sentence(bench):
+    # MSRP's sentences hold unbalanced quotes; read as quoted CSV, rows ran together and left None cells
+    msrp = bench.read_column(data_path("msrp", "train.tsv"), ["#1 String", "#2 String"], delimiter="\t")
+    assert len(msrp) == 2 * 3576 and all(isinstance(t, str) and t for t in msrp)
+    stsb = bench.read_column(data_path("stsb", "train.csv"), [0, 1])
+    assert len(stsb) == 2 * 5749 and all(isinstance(t, str) and t for t in stsb)
+
+
+def test_synthetic_rows_are_unit_vectors_near_the_base(bench):
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((50, 16)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    rows = bench.synthetic_rows(base, 1_000, seed=1)
+    assert rows.shape == (1_000, 16) and np.allclose(np.linalg.norm(rows, axis=1), 1, atol=1e-5)
+    nearest = (rows @ base.T).max(axis=1)  # each row is at least half one real sentence, plus a little noise
+    assert nearest.min() > 0.5 and nearest.mean() > 0.85
+
+
+def test_exact_top1_over_chunks_is_the_argmax(bench):
+    rng = np.random.default_rng(2)
+    rows, queries = rng.standard_normal((1_003, 8)).astype(np.float32), rng.standard_normal((17, 8)).astype(np.float32)
+    assert bench.exact_top1(rows, queries, chunk=100).tolist() == (queries @ rows.T).argmax(axis=1).tolist()
