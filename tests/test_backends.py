@@ -175,6 +175,12 @@ def test_openvino_int8_is_cached_beside_the_model_and_reloads_with_it(tiny_model
     stamp = path.stat().st_mtime_ns
     assert backends.export_backend(model.encoder, "openvino-int8", folder) == path and path.stat().st_mtime_ns == stamp
     assert not [p for p in (folder / "onnx").iterdir() if ".tmp-" in p.name]  # nothing half-written left over
+    # an export made with another calibration recipe (an older sentsim recorded the weights' digest alone) is redone
+    record_path = folder / "onnx" / "sentsim_onnx.json"
+    record["openvino_model_qint8.xml"] = record["model.onnx"]
+    record_path.write_text(json.dumps(record))
+    assert backends.export_backend(model.encoder, "openvino-int8", folder) == path and path.stat().st_mtime_ns > stamp
+    assert json.loads(record_path.read_text())["openvino_model_qint8.xml"].endswith(backends._INT8_RECIPE)
     # the int8 model is really quantized: far smaller weights than fp32, and really used by encode
     fp32 = backends.export_backend(model.encoder, "openvino", folder)
     assert path.with_suffix(".bin").stat().st_size < 0.6 * fp32.with_suffix(".bin").stat().st_size
@@ -206,7 +212,9 @@ def test_openvino_int8_calibrates_on_the_texts_given(tiny_model_dir, tmp_path):
     assert np.abs(first - second).max() > 1e-3
     with pytest.raises(ConfigError, match="at least one calibration text"):
         backends.export_backend(model.encoder, "openvino-int8", folder, calibration=[])
-    assert len(backends.calibration_texts()) > 300  # the shipped FAQ's questions, answers and queries
+    texts = backends.calibration_texts()
+    assert len(texts) > 300  # the shipped FAQ's questions, answers and queries
+    assert set(backends.SHORT_TEXTS) <= set(texts) and min(len(t.split()) for t in texts) == 1  # and short texts
 
 
 @needs_openvino

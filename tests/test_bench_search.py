@@ -1,5 +1,5 @@
 """eval/bench_search.py's building blocks: reading the real sentence columns, the synthetic rows and the exact
-first row that recall@1 is measured against."""
+first row that recall@1 is measured against; and eval/int8_calibration.py's refusal without the data."""
 
 from __future__ import annotations
 
@@ -42,3 +42,9 @@ def test_exact_top1_over_chunks_is_the_argmax(bench):
     rng = np.random.default_rng(2)
     rows, queries = rng.standard_normal((1_003, 8)).astype(np.float32), rng.standard_normal((17, 8)).astype(np.float32)
     assert bench.exact_top1(rows, queries, chunk=100).tolist() == (queries @ rows.T).argmax(axis=1).tolist()
+
+
+def test_int8_calibration_script_needs_the_data(tmp_path, capsys):
+    script = load_script("eval/int8_calibration.py")
+    assert script.main(["--data", str(tmp_path), "--out", str(tmp_path / "out.json")]) == 2
+    assert "stsb: not found" in capsys.readouterr().err and not (tmp_path / "out.json").exists()

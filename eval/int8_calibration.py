@@ -1,0 +1,114 @@
+"""What the int8 calibration texts do (issue 6): openvino-int8 calibrated with and without sentsim's short texts,
+each sentence's embedding against the fp32 model's, on STS-B dev (where choices are made) and test.
+
+Run:  python eval/int8_calibration.py [--data ../shared/data] [--out eval/results/int8_calibration.json]
+
+Steps:
+1. The bundled model is copied to a scratch folder, so its int8 exports land there and not in the cache.
+2. For each calibration set (the shipped FAQ's texts alone, then with `sentsim.backends.SHORT_TEXTS` as the
+   default has them), `export_backend(..., "openvino-int8", calibration=...)` quantizes the model again.
+3. The distinct STS-B dev and test sentences are encoded by the torch model (the reference) and by the int8 model;
+   per sentence, the cosine between the two.
+4. Prints mean and worst cosine and the count below 0.99 (issue 6's bar), then the STS-B test sentences that fall
+   furthest, and writes the figures as JSON to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import shutil
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+import sentsim
+from sentsim.backends import SHORT_TEXTS, calibration_texts, export_backend
+from sentsim.loading import bundled_model_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sentences(path: Path) -> list[str]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return sorted({s for row in csv.reader(f) for s in row[:2]})
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "int8_calibration.json"))
+    args = parser.parse_args(argv)
+    stsb = Path(args.data) / "stsb"
+    if not (stsb / "test.csv").is_file():
+        print(f"int8_calibration.py: error: {stsb}: not found (see ../shared/data/README.md)", file=sys.stderr)
+        return 2
+
+    # 1. a scratch copy of the bundled model
+    work = Path(tempfile.mkdtemp(prefix="sentsim-int8-"))
+    try:
+        folder = work / "model"
+        shutil.copytree(bundled_model_path(), folder)
+        reference = sentsim.load(folder, device="cpu")
+        splits = {name: sentences(stsb / f"{name}.csv") for name in ("dev", "test")}
+        truth = {name: reference.encode(texts, batch_size=64) for name, texts in splits.items()}
+        full = calibration_texts()
+        sets = {"shipped FAQ only": [t for t in full if t not in set(SHORT_TEXTS)], "FAQ + short texts (default)": full}
+        figures: dict[str, dict] = {}
+        worst: list[tuple[float, str]] = []
+        for label, texts in sets.items():
+            # 2. quantize again with this calibration set
+            export_backend(reference.encoder, "openvino-int8", folder, calibration=texts)
+            fast = sentsim.load(folder, backend="openvino-int8", device="cpu")
+            figures[label] = {"calibration_texts": len(texts)}
+            for name, texts_ in splits.items():
+                # 3. cosine to fp32, sentence by sentence
+                got = fast.encode(texts_, batch_size=64)
+                cos = (unit(got) * unit(truth[name])).sum(axis=1)
+                figures[label][name] = {
+                    "sentences": len(texts_),
+                    "mean": round(float(cos.mean()), 4),
+                    "worst": round(float(cos.min()), 4),
+                    "below_0.99": int((cos < 0.99).sum()),
+                }
+                if name == "test" and label.endswith("(default)"):
+                    worst = sorted(zip(cos.tolist(), texts_))[:5]
+            del fast
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    # 4. report
+    record = {
+        "date": str(date.today()),
+        "machine": f"{platform.machine()} {platform.processor()}".strip(),
+        "command": "python eval/int8_calibration.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "figures": figures,
+        "furthest_test_sentences": [{"cosine": round(c, 4), "text": t} for c, t in worst],
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"\n{record['command']}, {record['date']}\n")
+    print("| calibration | texts | split | mean cosine | worst | below 0.99 |\n| --- | --- | --- | --- | --- | --- |")
+    for label, f in figures.items():
+        for name in splits:
+            r = f[name]
+            print(f"| {label} | {f['calibration_texts']} | STS-B {name} ({r['sentences']:,}) | {r['mean']:.4f} | "
+                  f"{r['worst']:.4f} | {r['below_0.99']} |")  # fmt: skip
+    print("\nFurthest STS-B test sentences (default calibration):")
+    for c, t in worst:
+        print(f"  {c:.4f}  {t}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
