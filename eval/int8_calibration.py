@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         reference = sentsim.load(folder, device="cpu")
         splits = {name: sentences(stsb / f"{name}.csv") for name in ("dev", "test")}
         truth = {name: reference.encode(texts, batch_size=64) for name, texts in splits.items()}
-        full = calibration_texts()
-        sets = {"shipped FAQ only": [t for t in full if t not in set(SHORT_TEXTS)], "FAQ + short texts (default)": full}
+        full, short = calibration_texts(), set(SHORT_TEXTS)
+        sets = {"shipped FAQ only": [t for t in full if t not in short], "FAQ + short texts (default)": full}
         figures: dict[str, dict] = {}
         worst: list[tuple[float, str]] = []
         for label, texts in sets.items():
@@ -70,18 +70,18 @@ def main(argv: list[str] | None = None) -> int:
             export_backend(reference.encoder, "openvino-int8", folder, calibration=texts)
             fast = sentsim.load(folder, backend="openvino-int8", device="cpu")
             figures[label] = {"calibration_texts": len(texts)}
-            for name, texts_ in splits.items():
+            for name, split in splits.items():
                 # 3. cosine to fp32, sentence by sentence
-                got = fast.encode(texts_, batch_size=64)
+                got = fast.encode(split, batch_size=64)
                 cos = (unit(got) * unit(truth[name])).sum(axis=1)
                 figures[label][name] = {
-                    "sentences": len(texts_),
+                    "sentences": len(split),
                     "mean": round(float(cos.mean()), 4),
                     "worst": round(float(cos.min()), 4),
                     "below_0.99": int((cos < 0.99).sum()),
                 }
                 if name == "test" and label.endswith("(default)"):
-                    worst = sorted(zip(cos.tolist(), texts_))[:5]
+                    worst = sorted(zip(cos.tolist(), split))[:5]
             del fast
     finally:
         shutil.rmtree(work, ignore_errors=True)
