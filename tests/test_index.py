@@ -26,7 +26,9 @@ def unit_rows(n: int, d: int = 48, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("n_queries", [1, 5, 40])  # 40: more than the few-queries path, one product
 def test_exact_search_is_the_brute_force_order(n_queries):
     rows, queries = unit_rows(1300), unit_rows(n_queries, seed=1)  # 1300 rows: several 512-row chunks
-    scores, ids = VectorIndex(rows, kind="exact").search(queries, k=7)
+    index = VectorIndex(rows, kind="exact")
+    scores, ids = index.search(queries, k=7)
+    np.testing.assert_array_equal(index.vectors, rows)  # the rows read back from the transposed copy
     sims = queries @ rows.T
     want = np.argsort(-sims, axis=1, kind="stable")[:, :7]
     np.testing.assert_array_equal(ids, want)
