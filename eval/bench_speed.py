@@ -37,8 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
 
 
-def read_sts(data: Path) -> tuple[list[str], list[tuple[str, str, float]]]:
-    with (data / "stsb" / "test.csv").open(encoding="utf-8", newline="") as f:
+def read_sts(data: Path, split: str = "test") -> tuple[list[str], list[tuple[str, str, float]]]:
+    """The distinct sentences of an STS-B split, sorted, and its (sentence1, sentence2, score) rows."""
+    with (data / "stsb" / f"{split}.csv").open(encoding="utf-8", newline="") as f:
         rows = [(a, b, float(s)) for a, b, s in csv.reader(f)]
     return sorted({a for a, _, _ in rows} | {b for _, b, _ in rows}), rows
 

@@ -16,7 +16,6 @@ Steps:
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import platform
 import shutil
@@ -26,17 +25,13 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from bench_speed import read_sts  # eval/ is the script's folder, so on its path
 
 import sentsim
 from sentsim.backends import SHORT_TEXTS, calibration_texts, export_backend
 from sentsim.loading import bundled_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def sentences(path: Path) -> list[str]:
-    with path.open(encoding="utf-8", newline="") as f:
-        return sorted({s for row in csv.reader(f) for s in row[:2]})
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -59,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = work / "model"
         shutil.copytree(bundled_model_path(), folder)
         reference = sentsim.load(folder, device="cpu")
-        splits = {name: sentences(stsb / f"{name}.csv") for name in ("dev", "test")}
+        splits = {name: read_sts(Path(args.data), name)[0] for name in ("dev", "test")}
         truth = {name: reference.encode(texts, batch_size=64) for name, texts in splits.items()}
         full, short = calibration_texts(), set(SHORT_TEXTS)
         sets = {"shipped FAQ only": [t for t in full if t not in short], "FAQ + short texts (default)": full}

@@ -12,12 +12,17 @@ from tests.conftest import ROOT, data_path, load_script
 
 
 @pytest.fixture(scope="module")
-def bench():
-    sys.path.insert(0, str(ROOT / "eval"))  # the script imports bench_speed from its own folder
+def eval_on_path():
+    sys.path.insert(0, str(ROOT / "eval"))  # the scripts import bench_speed from their own folder
     try:
-        yield load_script("eval/bench_search.py")
+        yield
     finally:
         sys.path.remove(str(ROOT / "eval"))
+
+
+@pytest.fixture(scope="module")
+def bench(eval_on_path):
+    return load_script("eval/bench_search.py")
 
 
 def test_read_column_reads_every_msrp_and_stsb_sentence(bench):
@@ -44,7 +49,7 @@ def test_exact_top1_over_chunks_is_the_argmax(bench):
     assert bench.exact_top1(rows, queries, chunk=100).tolist() == (queries @ rows.T).argmax(axis=1).tolist()
 
 
-def test_int8_calibration_script_needs_the_data(tmp_path, capsys):
+def test_int8_calibration_script_needs_the_data(eval_on_path, tmp_path, capsys):
     script = load_script("eval/int8_calibration.py")
     assert script.main(["--data", str(tmp_path), "--out", str(tmp_path / "out.json")]) == 2
     assert "stsb: not found" in capsys.readouterr().err and not (tmp_path / "out.json").exists()
