@@ -254,8 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             task, _, loss = item.partition("=")
             specs[task]["sentsim_loss"] = loss
         log = out / "rows.jsonl"  # every figure as it is measured, so --resume can go on from a stopped run
-        done = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if args.resume else []
-        if not args.resume or not log.exists():
+        resuming = args.resume and log.exists()  # --resume on a fresh folder starts the run
+        done = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if resuming else []
+        if not resuming:
             log.write_text("")
         zero_setting = "quick" if args.quick else "-"
 

@@ -65,7 +65,7 @@ def test_resume_runs_only_what_rows_jsonl_lacks(tmp_path, capsys):
     data_path("stsb", "test.csv")
     run = _run_module()
     argv = ["--quick", "--models", "zero-shot", "--tasks", "sts", "--out", str(tmp_path)]
-    assert run.main(argv) == 0
+    assert run.main([*argv, "--resume"]) == 0  # --resume where nothing ran yet starts the run
     log = tmp_path / "rows.jsonl"
     first = log.read_text().splitlines()
     assert len(first) == 1 and json.loads(first[0])["setting"] == "quick"
