@@ -184,19 +184,24 @@ class VectorIndex:
         if self._faiss is None:
             if self._half is not None and q.shape[0] <= _FEW_QUERIES and k + _SPARE < n:
                 return self._search_via_half(q, k)
-            sims = inner_products(q, self._columns)  # (q, n)
-            if k < n:
-                top = np.argpartition(sims, n - k, axis=1)[:, n - k :]  # the k largest, in no order
-            else:
-                top = np.tile(np.arange(n), (sims.shape[0], 1))
-            scores = np.take_along_axis(sims, top, axis=1)
-            order = np.argsort(-scores, axis=1, kind="stable")
-            return np.take_along_axis(scores, order, axis=1).astype(np.float64), np.take_along_axis(top, order, 1)
+            return self._search_full(q, k)
         if self.kind == "hnsw":
             self._faiss.hnsw.efSearch = max(self.ef_search, k)
         scores, idx = self._faiss.search(q, k)
         scores = np.where(idx < 0, -np.inf, scores)
         return scores.astype(np.float64), idx.astype(np.int64)
+
+    def _search_full(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search by the fp32 product of the queries with every row."""
+        n = len(self)
+        sims = inner_products(q, self._columns)  # (q, n)
+        if k < n:
+            top = np.argpartition(sims, n - k, axis=1)[:, n - k :]  # the k largest, in no order
+        else:
+            top = np.tile(np.arange(n), (sims.shape[0], 1))
+        scores = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        return np.take_along_axis(scores, order, axis=1).astype(np.float64), np.take_along_axis(top, order, 1)
 
     def _search_via_half(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact search in two steps: the ``k + 32`` best rows by the half-precision copy (half the bytes to read,
@@ -223,13 +228,13 @@ class VectorIndex:
         scores = np.empty((q.shape[0], k), dtype=np.float64)
         ids = np.empty((q.shape[0], k), dtype=np.int64)
         for i in range(q.shape[0]):
-            if approx[i, kk - 1] < approx[i, k - 1] - 2 * err[i]:
-                rows = cand[i]
-                sims = self.vectors[rows] @ q[i]
-            else:  # a near-tie at the edge of the candidates
-                rows = np.arange(len(self))
-                sims = inner_products(q[i : i + 1], self._columns)[0]
-            top = np.argpartition(sims, len(sims) - k)[len(sims) - k :]
+            if not approx[i, kk - 1] < approx[i, k - 1] - 2 * err[i]:  # a near-tie at the edge (or a NaN query)
+                full_scores, full_ids = self._search_full(q[i : i + 1], k)
+                scores[i], ids[i] = full_scores[0], full_ids[0]
+                continue
+            rows = cand[i]
+            sims = self.vectors[rows] @ q[i]
+            top = np.argpartition(sims, kk - k)[kk - k :]
             order = np.lexsort((rows[top], -sims[top]))  # best first, the lower row first on a tie
             scores[i], ids[i] = sims[top[order]], rows[top[order]]
         return scores, ids
