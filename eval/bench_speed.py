@@ -1,11 +1,14 @@
 """Speed on a CPU (issue 6): plain sentence-transformers against each sentsim backend, in one process, interleaved.
 
 Run:  python eval/bench_speed.py [--rounds 5] [--queries 300] [--model DIR] [--lstm STUDENT] [--faq]
+                                 [--st-python ../st-onnx/bin/python]
 
 Steps:
 1. Load the peer (plain `SentenceTransformer`, the same model) and sentsim's backends: torch, onnx, onnx-int8,
    openvino, openvino-int8 (each export is made once and cached; its time is printed, not counted). With
-   `--lstm`, also that LSTM model (the distilled student of eval/bench_student.py), as one more encoder.
+   `--lstm`, also that LSTM model (the distilled student of eval/bench_student.py), as one more encoder. With
+   `--st-python`, also sentence-transformers' own ONNX int8 backend ("st-onnx-int8"), which needs a second Python
+   environment (see eval/st_worker.py); it runs there as a worker process that times its own `encode` calls.
 2. Accuracy: STS-B test Spearman x100 (cosine) for every backend, and the cosine of each sentence's embedding to
    the peer's (mean and worst).
 3. Batch throughput: the distinct STS-B test sentences, batch 64; each round runs the peer and every backend once,
@@ -20,10 +23,12 @@ Steps:
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from datetime import date
@@ -61,6 +66,31 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
     return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
 
 
+class RemoteST:
+    """sentence-transformers' ONNX int8 backend in another Python environment (eval/st_worker.py)."""
+
+    def __init__(self, python: str, model_dir: Path, cache: Path, config: str, worker: Path | None = None):
+        worker = worker or Path(__file__).with_name("st_worker.py")
+        command = [python, str(worker), str(model_dir), str(cache), config]
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"bench_speed.py: error: {python} {worker} ended without loading the model")
+        self.info = json.loads(line)
+        self.seconds = 0.0  # the worker's own time for the last encode call
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        self.proc.stdin.write(json.dumps({"texts": texts, "batch_size": batch_size}) + "\n")
+        self.proc.stdin.flush()
+        reply = json.loads(self.proc.stdout.readline())
+        self.seconds = reply["seconds"]
+        return np.frombuffer(base64.b64decode(reply["embeddings"]), dtype=np.float32).reshape(len(texts), -1)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model folder (default: the bundled model)")
@@ -69,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=300, help="questions encoded one at a time")
     parser.add_argument("--faq", action="store_true", help="also time FAQBot.ask over 10,000 entries")
     parser.add_argument("--lstm", default=None, help="an LSTM model folder to time beside the others")
+    parser.add_argument("--st-python", default=None, help="a Python with sentence-transformers and optimum-onnx")
+    parser.add_argument("--st-config", default="avx512_vnni", help="export_dynamic_quantized_onnx_model's config")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "bench_speed.json"))
     args = parser.parse_args(argv)
@@ -93,7 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.lstm:
         student = sentsim.load(args.lstm, device="cpu")
         encoders["lstm"] = lambda texts, bs: student.encode(texts, batch_size=bs)
+    remote = None
+    if args.st_python:
+        cache = ROOT / "eval" / "results" / f"st-onnx-{args.st_config}"
+        remote = RemoteST(args.st_python, resolve_model(args.model)[0], cache, args.st_config)
+        export_s["st-onnx-int8"] = round(remote.info["export_s"], 1)
+        encoders["st-onnx-int8"] = remote.encode
     print(f"load (and ONNX export, first time only) s: {export_s}", flush=True)
+
+    def timed(name: str, texts: list[str], bs: int) -> float:
+        started = time.perf_counter()
+        encoders[name](texts, bs)
+        return remote.seconds if name == "st-onnx-int8" else time.perf_counter() - started
 
     # 2. accuracy
     sentences, rows = read_sts(data)
@@ -114,9 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(args.rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            started = time.perf_counter()
-            encoders[name](sentences, args.batch_size)
-            times[name].append(time.perf_counter() - started)
+            times[name].append(timed(name, sentences, args.batch_size))
     rate = {n: len(sentences) / statistics.median(t) for n, t in times.items()}
     throughput = {
         n: {"sentences_per_s": round(rate[n], 1), "ratio_to_peer": round(rate[n] / rate["peer"], 2)} for n in names
@@ -131,9 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     one: dict[str, list[float]] = {n: [] for n in names}
     for q in questions:
         for name in names:
-            started = time.perf_counter()
-            encoders[name]([q], 1)
-            one[name].append(time.perf_counter() - started)
+            one[name].append(timed(name, [q], 1))
     single = {n: percentiles(t) for n, t in one.items()}
     for n in names:
         single[n]["p50_ratio_to_peer"] = round(single[n]["p50_ms"] / single["peer"]["p50_ms"], 3)
@@ -156,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             asks[backend] = {"entries": len(faq), **percentiles(t)}
         print(json.dumps({"faq_ask": asks}), flush=True)
 
+    if remote is not None:
+        remote.close()
+
     # 5. the table
     record = {
         "date": str(date.today()),
@@ -165,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds,
         "batch_size": args.batch_size,
         "load_and_export_s": export_s,
+        "st_onnx": remote.info if remote is not None else None,
         "accuracy": accuracy,
         "throughput": throughput,
         "one_query": single,
@@ -179,9 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for n in names:
         a, t, s = accuracy[n], throughput[n], single[n]
-        label = {"peer": "plain sentence-transformers (peer)", "lstm": f"sentsim LSTM ({args.lstm})"}.get(
-            n, f"sentsim, backend={n}"
-        )
+        label = {
+            "peer": "plain sentence-transformers (peer)",
+            "lstm": f"sentsim LSTM ({args.lstm})",
+            "st-onnx-int8": f"sentence-transformers, backend=onnx, int8 {args.st_config} (second environment)",
+        }.get(n, f"sentsim, backend={n}")
         print(
             f"| {label} | {a['stsb_test_spearman']:.2f} | "
             f"{a['cosine_to_peer_mean']:.4f} / {a['cosine_to_peer_min']:.4f} | "

@@ -1,5 +1,6 @@
 """eval/bench_search.py's building blocks: reading the real sentence columns, the synthetic rows and the exact
-first row that recall@1 is measured against; and eval/int8_calibration.py's refusal without the data."""
+first row that recall@1 is measured against; eval/int8_calibration.py's refusal without the data; and the pipe
+protocol of bench_speed.py's second-environment peer (eval/st_worker.py)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,36 @@ def test_int8_calibration_script_needs_the_data(eval_on_path, tmp_path, capsys):
     script = load_script("eval/int8_calibration.py")
     assert script.main(["--data", str(tmp_path), "--out", str(tmp_path / "out.json")]) == 2
     assert "stsb: not found" in capsys.readouterr().err and not (tmp_path / "out.json").exists()
+
+
+FAKE_WORKER = """
+import base64, json, sys
+import numpy as np
+print(json.dumps({"export_s": 0.5, "args": sys.argv[1:]}), flush=True)
+for line in sys.stdin:
+    texts = json.loads(line)["texts"]
+    emb = np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+    data = base64.b64encode(emb.tobytes()).decode()
+    print(json.dumps({"seconds": 0.25 * len(texts), "embeddings": data}), flush=True)
+"""
+
+
+def test_remote_st_worker_protocol(eval_on_path, tmp_path):
+    # bench_speed's second-environment peer: the worker's own timing and its embeddings come back through the pipe
+    speed = load_script("eval/bench_speed.py")
+    worker = tmp_path / "worker.py"
+    worker.write_text(FAKE_WORKER)
+    remote = speed.RemoteST(sys.executable, tmp_path / "model", tmp_path / "cache", "avx2", worker=worker)
+    try:
+        assert remote.info["args"] == [str(tmp_path / "model"), str(tmp_path / "cache"), "avx2"]
+        emb = remote.encode(["abc", "hello"], 2)
+        assert emb.dtype == np.float32 and emb.tolist() == [[3.0, 1.0], [5.0, 1.0]]
+        assert remote.seconds == 0.5
+        remote.encode(["x"], 1)
+        assert remote.seconds == 0.25
+    finally:
+        remote.close()
+    broken = tmp_path / "broken.py"
+    broken.write_text("import sys; sys.exit(1)\n")
+    with pytest.raises(SystemExit, match="ended without loading"):
+        speed.RemoteST(sys.executable, tmp_path / "model", tmp_path / "cache", "avx2", worker=broken)
