@@ -80,9 +80,15 @@ class RemoteST:
         self.seconds = 0.0  # the worker's own time for the last encode call
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        self.proc.stdin.write(json.dumps({"texts": texts, "batch_size": batch_size}) + "\n")
-        self.proc.stdin.flush()
-        reply = json.loads(self.proc.stdout.readline())
+        try:
+            self.proc.stdin.write(json.dumps({"texts": texts, "batch_size": batch_size}) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except BrokenPipeError:  # the worker is gone before the request was written
+            line = ""
+        if not line:
+            raise SystemExit(f"bench_speed.py: error: the sentence-transformers worker ended (exit {self.proc.wait()})")
+        reply = json.loads(line)
         self.seconds = reply["seconds"]
         return np.frombuffer(base64.b64decode(reply["embeddings"]), dtype=np.float32).reshape(len(texts), -1)
 

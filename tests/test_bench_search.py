@@ -83,6 +83,11 @@ def test_remote_st_worker_protocol(eval_on_path, tmp_path):
         assert remote.seconds == 0.25
     finally:
         remote.close()
+    quits = tmp_path / "quits.py"
+    quits.write_text('import json; print(json.dumps({"export_s": 0.0}), flush=True)\n')
+    remote = speed.RemoteST(sys.executable, tmp_path / "model", tmp_path / "cache", "avx2", worker=quits)
+    with pytest.raises(SystemExit, match="worker ended"):
+        remote.encode(["abc"], 1)
     broken = tmp_path / "broken.py"
     broken.write_text("import sys; sys.exit(1)\n")
     with pytest.raises(SystemExit, match="ended without loading"):

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
 from sentsim.data import PairData
-from tests.conftest import load_script
+from tests.conftest import ROOT, data_path, load_script
 
 
 class Table:
@@ -22,7 +24,11 @@ class Table:
 
 @pytest.fixture(scope="module")
 def script():
-    return load_script("eval/distill_sts.py")
+    sys.path.insert(0, str(ROOT / "eval"))  # the script imports averaging_sts from its own folder
+    try:
+        yield load_script("eval/distill_sts.py")
+    finally:
+        sys.path.remove(str(ROOT / "eval"))
 
 
 def gold() -> PairData:
@@ -62,3 +68,6 @@ def test_script_needs_a_teacher_and_the_data(script, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         script.main([])  # neither --teacher nor --fetch-teacher
+    data = data_path("stsb", "train.csv").parents[1]
+    assert script.main(["--data", str(data), "--teacher", str(tmp_path / "missing")]) == 2
+    assert f"{tmp_path / 'missing'}: no such folder" in capsys.readouterr().err
