@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             for seed in (int(s) for s in args.seeds.split(",")):
                 folder, wall = fine_tune(stsb, Path(tmp) / f"seed{seed}", seed, args.epochs or 1, args.lr)
                 folders.append(folder)
-                rows.append({"model": f"seed {seed}", "train_s": round(wall), **figures(sentsim.load(folder), stsb)})
+                trained = sentsim.load(folder, backend="torch")
+                rows.append({"model": f"seed {seed}", "train_s": round(wall), **figures(trained, stsb)})
                 print(json.dumps(rows[-1]), flush=True)
             soup = sentsim.average_models(folders, dev=stsb / "dev.csv", score_range=(0, 5))
             rows.append({"model": f"uniform average of {len(folders)} seeds", **figures(soup, stsb)})
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 stsb, Path(tmp) / "model", 42, args.epochs or 2, args.lr, eval_steps=args.eval_steps,
                 average_best=args.k,
             )  # fmt: skip
-            model = sentsim.load(folder)
+            model = sentsim.load(folder, backend="torch")
             record = model.config.training["checkpoint_averaging"]
             rows.append({"model": f"--average-best {args.k}", "train_s": round(time.perf_counter() - started),
                          "averaging": record, **figures(model, stsb)})  # fmt: skip

@@ -53,7 +53,7 @@ def main() -> None:
     rows: list[dict] = []
 
     # 2. Zero-shot
-    bundled = sentsim.load(device="cpu")
+    bundled = sentsim.load(device="cpu", backend="torch")
     if args.part in ("zero", "all", "lstm"):
         rows.append({"model": "bundled all-MiniLM-L6-v2, zero-shot", "test_spearman": test_spearman(bundled, test)})
 

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 import sentsim
+from sentsim.backends import BACKENDS
 from sentsim.faq import FAQBot
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +97,7 @@ def part_oos(model, data: Path, seeds: list[int], train_epochs: float = 0) -> di
             try:
                 entries = [FAQEntry(q, intent, intent) for q, intent in faq]
                 r = train_faq(entries, tmp / "model", epochs=train_epochs, seed=seed, show_progress=False)
-                seed_model, wall = sentsim.load(r.output_dir, device="cpu"), r.wall_time_s
+                seed_model, wall = sentsim.load(r.output_dir, device="cpu", backend=model.backend), r.wall_time_s
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         bot = FAQBot.from_pairs([(q, i, i) for q, i in faq], model=seed_model, show_progress=False)  # id = intent
@@ -276,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("shipped", "oos", "latency", "http", "all"), default="all")
     parser.add_argument("--model", default=None, help="model folder (default: the bundled model)")
+    parser.add_argument(
+        "--backend", default="torch", choices=BACKENDS, help="how the model runs (default torch: fp32, as recorded)"
+    )
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--queries", type=int, default=500, help="latency: questions asked one at a time")
     parser.add_argument("--sizes", default="1000,10000,100000", help="latency: FAQ sizes")
@@ -290,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (data / "banking77" / "train.csv").is_file():
         print(f"bench_faq.py: error: {data}/banking77: not found (see ../shared/data/README.md)", file=sys.stderr)
         return 2
-    model = sentsim.load(args.model, device="cpu")
+    model = sentsim.load(args.model, device="cpu", backend=args.backend)
     record = {
         "date": str(date.today()),
         "machine": f"{platform.machine()} {platform.processor()}".strip(),

@@ -5,7 +5,9 @@ Run:  python eval/bench_speed.py [--rounds 5] [--queries 300] [--model DIR] [--l
 
 Steps:
 1. Load the peer (plain `SentenceTransformer`, the same model) and sentsim's backends: torch, onnx, onnx-int8,
-   openvino, openvino-int8 (each export is made once and cached; its time is printed, not counted). With
+   openvino, openvino-int8 (each export is made once and cached; its time is printed, not counted). On a CPU with
+   native bf16, where openvino-int8 runs its float operations in bf16, also that model in f32
+   ("openvino-int8-f32"), to show what bf16 changes. With
    `--lstm`, also that LSTM model (the distilled student of eval/bench_student.py), as one more encoder. With
    `--st-python`, also sentence-transformers' own ONNX int8 backend ("st-onnx-int8"), which needs a second Python
    environment (see eval/st_worker.py); it runs there as a worker process that times its own `encode` calls.
@@ -97,6 +99,18 @@ class RemoteST:
         self.proc.wait(timeout=60)
 
 
+def _int8_in_f32(model, name: str | None):
+    """The openvino-int8 model of ``model`` run with OpenVINO's float operations in f32, where sentsim runs them in
+    bf16 (a CPU with native bf16); None elsewhere, where the two are the same."""
+    from sentsim.backends import OpenVinoEncoder, export_backend
+    from sentsim.loading import resolve_model
+
+    location, is_local = resolve_model(name)
+    path = export_backend(model.encoder, "openvino-int8", location if is_local else None)
+    auto = OpenVinoEncoder(model.encoder, path)
+    return OpenVinoEncoder(model.encoder, path, precision="f32") if auto.precision == "bf16" else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model folder (default: the bundled model)")
@@ -128,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     encoders = {"peer": lambda texts, bs: peer.encode(texts, batch_size=bs, normalize_embeddings=True)}
     for backend, model in models.items():
         encoders[backend] = lambda texts, bs, m=model: m.encode(texts, batch_size=bs)
+    f32 = _int8_in_f32(models["openvino-int8"], args.model)
+    if f32 is not None:  # on a CPU with native bf16, also the int8 model with its float operations in f32
+        encoders["openvino-int8-f32"] = lambda texts, bs: f32.encode(texts, batch_size=bs)
     if args.lstm:
         student = sentsim.load(args.lstm, device="cpu")
         encoders["lstm"] = lambda texts, bs: student.encode(texts, batch_size=bs)
@@ -232,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             "peer": "plain sentence-transformers (peer)",
             "lstm": f"sentsim LSTM ({args.lstm})",
             "st-onnx-int8": f"sentence-transformers, backend=onnx, int8 {args.st_config} (second environment)",
+            "openvino-int8-f32": "sentsim, backend=openvino-int8 with its float operations in f32 (not bf16)",
         }.get(n, f"sentsim, backend={n}")
         print(
             f"| {label} | {a['stsb_test_spearman']:.2f} | "

@@ -26,7 +26,7 @@ def main() -> None:
 
     # 1. Load the dev data and the bundled model
     dev = read_pairs(Path(args.data) / "stsb" / "dev.csv", score_range=(0, 5))
-    model = sentsim.load(device="cpu")
+    model = sentsim.load(device="cpu", backend="torch")  # thresholds of the fp32 model
     # 2. Choose a threshold per metric for best accuracy on dev
     thresholds = choose_thresholds(model, dev, cutoff=args.cutoff, objective="accuracy")
     # 3. Report dev accuracy at those thresholds

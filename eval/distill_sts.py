@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     keep = Path(args.keep) if args.keep else None
     with tempfile.TemporaryDirectory(prefix="sentsim-distill-") as tmp:
         work = keep or Path(tmp)
-        teacher = sentsim.load(teacher_dir)
+        teacher = sentsim.load(teacher_dir, backend="torch")
         if not args.teacher_tuned:
             report({"model": f"teacher {teacher_dir.name}, zero-shot", **figures(teacher, stsb)})
             tuned = sentsim.train(
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             report({"model": f"teacher {teacher_dir.name}, as given", **figures(teacher, stsb)})
         started = time.perf_counter()
         gold = read_pairs(stsb / "train.csv", score_range=(0, 5))
-        data = silver_pairs(gold, sentsim.load(), teacher, args.silver, args.knn, args.random, args.seed)
+        data = silver_pairs(gold, sentsim.load(backend="torch"), teacher, args.silver, args.knn, args.random, args.seed)
         label_s = time.perf_counter() - started
         student = sentsim.train(
             train=data, dev=stsb / "dev.csv", score_range=(0, 5), output_dir=work / "student", epochs=args.epochs,

@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                     f.write(json.dumps(rows[-1]) + "\n")
 
         if "zero-shot" in models:
-            bundled = sentsim.load(device="cpu")
+            bundled = sentsim.load(device="cpu", backend="torch")  # the table is fp32 throughout
             for task in tasks:
                 if any((r["model"], r["task"], r.get("setting")) == ("zero-shot", task, zero_setting) for r in done):
                     continue
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                     folder, wall = trainer(
                         task, specs[task], tmp / f"{who}-{task}-{seed}", seed, epochs[task], args.batch_size
                     )
-                    model = sentsim.load(folder, device="cpu")
+                    model = sentsim.load(folder, device="cpu", backend="torch")
                     name = f"{who} (trained on {task}, seed {seed})"
                     others = [t for t in tasks if t == task or (who == "sentsim" and task == "sts")]
                     for eval_task in others:

@@ -40,7 +40,8 @@ class ModelConfig:
         dev_metrics: figures measured on the dev data after training.
         threshold_source: where the thresholds came from, in words.
         backend: how :func:`sentsim.load` runs the encoder by default: one of :data:`sentsim.backends.BACKENDS` (see
-            :mod:`sentsim.backends`).
+            :mod:`sentsim.backends`); ``auto`` chooses when the model is loaded (int8 on a CPU where it is close
+            enough to fp32, else torch).
 
     Example:
         >>> cfg = ModelConfig(metric="cosine", thresholds={"cosine": 0.7})
@@ -55,7 +56,7 @@ class ModelConfig:
     training: dict[str, Any] | None = None
     dev_metrics: dict[str, float] | None = None
     threshold_source: str | None = None
-    backend: str = "torch"
+    backend: str = "auto"
     sentsim_version: str = __version__
 
     def __post_init__(self) -> None:

@@ -165,7 +165,7 @@ def distill(config: DistillConfig | None = None, **kwargs: Any) -> DistillResult
     dev = None
     if cfg.dev is not None:
         dev = cfg.dev if isinstance(cfg.dev, PairData) else read_pairs(cfg.dev, cfg.dev_columns, cfg.score_range)
-    teacher = cfg.teacher if isinstance(cfg.teacher, SiameseModel) else load(cfg.teacher)
+    teacher = cfg.teacher if isinstance(cfg.teacher, SiameseModel) else load(cfg.teacher, backend="torch")
     hidden = cfg.hidden_dim or teacher.dimension // 2
     if 2 * hidden != teacher.dimension:
         raise ConfigError(

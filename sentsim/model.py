@@ -92,33 +92,36 @@ class SiameseModel:
         self._fast: Any = None  # the ONNX runner when the backend is not torch
         self._fast_version = -1  # torch's in-place update count of the weights it was exported from
         self._grouped: Any = None  # the length-grouped LSTM runner (sentsim.recurrent), made on first use
+        self._backend = "torch"  # what encode runs on now; config.backend is what was asked for ("auto" or one)
         if self.config.backend != "torch":
             self.set_backend(self.config.backend)
 
     @property
     def backend(self) -> str:
-        """How :meth:`encode` runs the encoder: ``torch``, ``onnx``, ``onnx-int8``, ``openvino`` or ``openvino-int8``
-        (see :mod:`sentsim.backends`)."""
-        return self.config.backend
+        """How :meth:`encode` runs the encoder now: ``torch``, ``onnx``, ``onnx-int8``, ``openvino`` or
+        ``openvino-int8`` (see :mod:`sentsim.backends`); for ``auto``, the one it chose."""
+        return self._backend
 
     def set_backend(self, backend: str) -> SiameseModel:
         """Run :meth:`encode` on ``backend``; an ONNX or OpenVINO backend exports the transformer once (cached beside
-        the model, see :mod:`sentsim.backends`). Training and saving still use the torch weights. Returns the model.
+        the model, see :mod:`sentsim.backends`); ``auto`` picks one (:func:`sentsim.backends.resolve_backend`).
+        Training and saving still use the torch weights. Returns the model.
 
         Raises:
             ConfigError: an unknown backend, ONNX Runtime or OpenVINO missing, or a model these backends do not run.
         """
-        from sentsim.backends import OnnxEncoder, OpenVinoEncoder, check_backend, export_backend
+        from sentsim.backends import OnnxEncoder, OpenVinoEncoder, check_backend, export_backend, resolve_backend
 
         check_backend(backend)
-        if backend == "torch":
+        chosen = resolve_backend(self.encoder, self.source) if backend == "auto" else backend
+        if chosen == "torch":
             self._fast = None
         else:
-            path = export_backend(self.encoder, backend, self.source)
-            runner = OpenVinoEncoder if backend.startswith("openvino") else OnnxEncoder
+            path = export_backend(self.encoder, chosen, self.source)
+            runner = OpenVinoEncoder if chosen.startswith("openvino") else OnnxEncoder
             self._fast = runner(self.encoder, path)
             self._fast_version = _weights_version(self.encoder)
-        self.config.backend = backend
+        self.config.backend, self._backend = backend, chosen
         return self
 
     # ------------------------------------------------------------------ properties
@@ -195,8 +198,14 @@ class SiameseModel:
         if show_progress_bar is None:
             show_progress_bar = len(texts) > 1000
         if self._fast is not None and _weights_version(self.encoder) != self._fast_version:
-            logger.info("the weights changed since the %s export (training, averaging): exporting again", self.backend)
-            self.set_backend(self.backend)
+            if self.config.backend == "auto":  # weights in training move on: torch until the model is loaded again
+                logger.info("the weights changed since the %s export (training, averaging): torch now", self.backend)
+                self._fast, self._backend = None, "torch"
+            else:
+                logger.info(
+                    "the weights changed since the %s export (training, averaging): exporting again", self.backend
+                )
+                self.set_backend(self.backend)
         if self._fast is not None:
             emb = self._fast.encode(texts, batch_size=batch_size, show_progress_bar=show_progress_bar)
             return emb[0] if single else emb
@@ -275,12 +284,14 @@ class SiameseModel:
         return target
 
     def info(self) -> dict[str, Any]:
-        """What the model is: encoder, dimension, limit, metric, thresholds, training record, dev figures."""
+        """What the model is: encoder, dimension, limit, metric, thresholds, training record, dev figures, and the
+        backend asked for (``backend``, often ``auto``) beside the one it runs on now (``runs_on``)."""
         return {
             "encoder": self.config.encoder,
             "dimension": self.dimension,
             "max_seq_length": self.max_seq_length,
             **self.config.to_dict(),
+            "runs_on": self.backend,
         }
 
     def __repr__(self) -> str:

@@ -12,6 +12,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The suite runs the models it loads on torch (fp32), so its figures do not depend on the CPU's int8 and each of its
+# scratch models is not quantized again; tests/test_backends.py checks the default ("auto") with this unset.
+os.environ.setdefault("SENTSIM_BACKEND", "torch")
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

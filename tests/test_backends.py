@@ -29,10 +29,9 @@ SENTENCES = [
 # The tolerances CI holds each backend to, per sentence, as cosine against the torch embedding of the same model.
 # fp32 ONNX and OpenVINO are the same arithmetic; int8 loses a little, which moves STS-B test Spearman by 0.3 or
 # less (BENCHMARKS.md). Dynamic int8 (onnx-int8): STS-B test sentences mean 0.992, worst 0.967. Static int8
-# (openvino-int8): see BENCHMARKS.md for STS-B test; on the odd sentences here, mean 0.9970, worst 0.992 ("?"),
-# then 0.994 (one word repeated to the 256-token limit). With every product in int8 (before sentsim left the
-# attention products in fp32): mean 0.9957, worst 0.938 (that repeated word) and 0.990 ("?").
-MIN_COSINE = {"onnx": 0.9999, "onnx-int8": 0.95, "openvino": 0.9999, "openvino-int8": 0.98}
+# (openvino-int8, the default on CPUs): issue 6's bar, 0.99 for every sentence, which its recipe meets on every
+# STS-B test sentence (worst 0.9914 with bf16, 0.9920 in f32; BENCHMARKS.md) and on the odd sentences here.
+MIN_COSINE = {"onnx": 0.9999, "onnx-int8": 0.95, "openvino": 0.9999, "openvino-int8": 0.99}
 MEAN_COSINE = {"onnx": 0.99999, "onnx-int8": 0.99, "openvino": 0.99999, "openvino-int8": 0.995}
 FAST = [
     "onnx",
@@ -120,7 +119,7 @@ def test_int8_export_is_cached_and_reused(tiny_model_dir, tmp_path):
 
 
 def test_bad_choices_are_one_clear_error(tiny_model_dir, monkeypatch):
-    with pytest.raises(ConfigError, match="must be one of torch, onnx, onnx-int8, openvino, openvino-int8, not 'trt'"):
+    with pytest.raises(ConfigError, match="one of auto, torch, onnx, onnx-int8, openvino, openvino-int8, not 'trt'"):
         sentsim.load(tiny_model_dir, backend="trt")
     lstm = sentsim.build_lstm(tiny_model_dir, hidden_dim=8, device="cpu")
     with pytest.raises(ConfigError, match="transformer encoders only"):
@@ -130,7 +129,7 @@ def test_bad_choices_are_one_clear_error(tiny_model_dir, monkeypatch):
     with pytest.raises(ConfigError, match="needs ONNX Runtime"):
         sentsim.load(tiny_model_dir, backend="onnx-int8")
     monkeypatch.setattr(backends, "openvino_available", lambda int8=True: False)
-    with pytest.raises(ConfigError, match=r"needs OpenVINO: pip install 'sentsim\[openvino\]'"):
+    with pytest.raises(ConfigError, match="needs OpenVINO: pip install openvino nncf onnx"):
         sentsim.load(tiny_model_dir, backend="openvino-int8")
 
 
@@ -172,7 +171,11 @@ def test_openvino_int8_is_cached_beside_the_model_and_reloads_with_it(tiny_model
     path = backends.export_backend(model.encoder, "openvino-int8", folder)
     assert path == folder / "onnx" / "openvino_model_qint8.xml" and path.with_suffix(".bin").stat().st_size > 0
     record = json.loads((folder / "onnx" / "sentsim_onnx.json").read_text())
-    assert set(record) == {"model.onnx", "openvino_model_qint8.xml"}  # the fp32 ONNX export is its source
+    # the fp32 ONNX export is its source; the check is the int8 model's cosine to fp32 on its calibration texts
+    assert set(record) == {"model.onnx", "openvino_model_qint8.xml", backends._CHECK}
+    check = record[backends._CHECK]
+    assert check["texts"] == len(backends.calibration_texts())
+    assert 0 < check["worst_cosine"] <= check["mean_cosine"] <= 1
     stamp = path.stat().st_mtime_ns
     assert backends.export_backend(model.encoder, "openvino-int8", folder) == path and path.stat().st_mtime_ns == stamp
     assert not [p for p in (folder / "onnx").iterdir() if ".tmp-" in p.name]  # nothing half-written left over
@@ -258,3 +261,93 @@ def test_a_failed_openvino_conversion_is_one_clear_error_and_leaves_nothing(tiny
     with pytest.raises(ModelError, match=r"openvino_model.xml: the OpenVINO export failed \(exit code 1\): "):
         backends._to_openvino(model.encoder, broken, target, False, None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no half-written model, no samples file
+
+
+@needs_openvino
+def test_auto_runs_the_bundled_model_on_openvino_int8_on_a_cpu(monkeypatch, bundled, tmp_path, caplog):
+    """The default: int8 where its check against fp32 passes; saved models keep "auto"; weights that change in
+    training fall back to torch instead of quantizing again on every call."""
+    monkeypatch.delenv("SENTSIM_BACKEND", raising=False)
+    fast = sentsim.load(device="cpu")
+    assert fast.backend == "openvino-int8" and fast.config.backend == "auto"
+    folder = backends._cache_folder(None, backends._weights_digest(fast.encoder))
+    check = json.loads((folder / "sentsim_onnx.json").read_text())[backends._CHECK]
+    assert check["texts"] == len(backends.calibration_texts()) and check["worst_cosine"] >= backends.AUTO_MIN_COSINE
+    cos = (bundled.encode(SENTENCES) * fast.encode(SENTENCES)).sum(axis=1)
+    assert cos.min() >= 0.99 and cos.mean() < 0.99999, (cos.min(), cos.mean())  # close to fp32, not fp32 itself
+    # the same thresholds, the same verdicts on clear cases
+    assert fast.compare("A man plays a guitar.", "Someone is playing a guitar.").same
+    assert not fast.compare("A man plays a guitar.", "The stock market fell sharply today.").same
+    # the choice is saved as "auto", not as the backend it picked on this machine
+    fast.save(tmp_path / "saved")
+    assert json.loads((tmp_path / "saved" / "sentsim_config.json").read_text())["backend"] == "auto"
+    # weights changed in place (training): torch from then on, with the new weights
+    import torch
+
+    with torch.no_grad():
+        next(fast.encoder.parameters()).add_(0.01)
+    with caplog.at_level("INFO", logger="sentsim.model"):
+        moved = fast.encode(SENTENCES[:3])
+    assert fast.backend == "torch" and "torch now" in caplog.text
+    np.testing.assert_allclose(moved, fast.encoder.encode(SENTENCES[:3], normalize_embeddings=True), atol=1e-5)
+
+
+@needs_openvino
+def test_auto_runs_on_torch_when_int8_moves_the_model_too_far(monkeypatch, caplog):
+    monkeypatch.delenv("SENTSIM_BACKEND", raising=False)
+    monkeypatch.setattr(backends, "AUTO_MIN_COSINE", 1.01)  # no int8 model can pass this
+    with caplog.at_level("WARNING", logger="sentsim.backends"):
+        model = sentsim.load(device="cpu")
+    assert model.backend == "torch" and model.config.backend == "auto"
+    assert "int8 moves this model's embeddings too far from fp32" in caplog.text
+
+
+def test_auto_runs_an_lstm_and_a_model_without_openvino_on_torch(tiny_model_dir, monkeypatch):
+    monkeypatch.delenv("SENTSIM_BACKEND", raising=False)
+    assert sentsim.build_lstm(tiny_model_dir, hidden_dim=8, device="cpu").backend == "torch"
+    monkeypatch.setattr(backends, "openvino_available", lambda int8=True: False)
+    model = sentsim.load(tiny_model_dir, device="cpu")
+    assert model.backend == "torch" and model.config.backend == "auto"
+
+
+def test_sentsim_backend_chooses_for_auto_and_a_bad_one_is_one_clear_error(tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("SENTSIM_BACKEND", "onnx")
+    assert sentsim.load(tiny_model_dir, device="cpu").backend == "onnx"
+    assert sentsim.load(tiny_model_dir, device="cpu", backend="torch").backend == "torch"  # the caller's choice wins
+    monkeypatch.setenv("SENTSIM_BACKEND", "tensorrt")
+    with pytest.raises(ConfigError, match="SENTSIM_BACKEND: backend must be one of auto, torch"):
+        sentsim.load(tiny_model_dir, device="cpu")
+
+
+@needs_openvino
+def test_the_quantizing_child_runs_with_nncf_telemetry_off(tiny_model_dir, tmp_path, monkeypatch):
+    import subprocess
+
+    seen = {}
+
+    def fake_run(command, **kwargs):
+        seen.update(kwargs["env"])
+        return subprocess.CompletedProcess(command, 1, "", "stopped here by the test")
+
+    model = sentsim.load(tiny_model_dir, device="cpu")
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    with pytest.raises(ModelError, match="stopped here by the test"):
+        backends.export_backend(model.encoder, "openvino-int8", tmp_path)
+    assert seen["NNCF_CI"] == "1"  # what NNCF reads to send no usage telemetry
+
+
+@needs_openvino
+def test_openvino_int8_keeps_every_stsb_test_sentence_within_0_99_of_fp32(bundled):
+    """Issue 6's bar for a fast default, on real data: each of the 2,552 distinct STS-B test sentences."""
+    import csv
+
+    from tests.conftest import data_path
+
+    with data_path("stsb", "test.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    sentences = sorted({text for row in rows for text in row[:2]})
+    assert len(sentences) == 2552
+    fast = sentsim.load(backend="openvino-int8", device="cpu")
+    cos = (bundled.encode(sentences, batch_size=64) * fast.encode(sentences, batch_size=64)).sum(axis=1)
+    assert cos.min() >= 0.99, sorted(zip(cos.tolist(), sentences))[:3]
+    assert cos.mean() < 0.9999  # int8 indeed, not fp32 by mistake

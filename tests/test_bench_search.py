@@ -53,7 +53,7 @@ def test_exact_top1_over_chunks_is_the_argmax(bench):
 def test_int8_calibration_script_needs_the_data(eval_on_path, tmp_path, capsys):
     script = load_script("eval/int8_calibration.py")
     assert script.main(["--data", str(tmp_path), "--out", str(tmp_path / "out.json")]) == 2
-    assert "stsb: not found" in capsys.readouterr().err and not (tmp_path / "out.json").exists()
+    assert "stsb/test.csv: not found" in capsys.readouterr().err and not (tmp_path / "out.json").exists()
 
 
 FAKE_WORKER = """

@@ -287,6 +287,7 @@ def test_info_describes_the_model(tiny):
     assert info["metric"] == "dot"
     assert info["thresholds"] == {"dot": 0.25}
     assert info["training"] == {"epochs": 1}
+    assert (info["backend"], info["runs_on"]) == (model.config.backend, model.backend)
     assert model.threshold == 0.25
     json.dumps(info)  # serialisable as is
 
