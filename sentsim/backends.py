@@ -110,10 +110,10 @@ def resolve_backend(encoder: Any, model_folder: str | os.PathLike | None = None)
         )
     try:
         path = export_backend(encoder, "openvino-int8", model_folder)
-    except (ConfigError, ModelError) as exc:
+        check = json.loads((path.parent / _RECORD).read_text()).get(_CHECK, {})
+    except (ConfigError, ModelError, OSError, ValueError) as exc:  # e.g. no folder it may write the export to
         logger.warning("backend auto: the int8 model could not be made (%s); running on torch", exc)
         return "torch"
-    check = json.loads((path.parent / _RECORD).read_text()).get(_CHECK, {})
     worst = check.get("worst_cosine")
     if worst is None or worst < AUTO_MIN_COSINE:
         logger.warning(

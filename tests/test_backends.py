@@ -302,6 +302,19 @@ def test_auto_runs_on_torch_when_int8_moves_the_model_too_far(monkeypatch, caplo
     assert "int8 moves this model's embeddings too far from fp32" in caplog.text
 
 
+@needs_openvino
+def test_auto_runs_on_torch_when_the_int8_model_cannot_be_written(tiny_model_dir, tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("SENTSIM_BACKEND", raising=False)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "onnx"))
+
+    monkeypatch.setattr(backends, "export_backend", refuse)
+    with caplog.at_level("WARNING", logger="sentsim.backends"):
+        model = sentsim.load(tiny_model_dir, device="cpu")
+    assert model.backend == "torch" and "could not be made" in caplog.text and "Permission denied" in caplog.text
+
+
 def test_auto_runs_an_lstm_and_a_model_without_openvino_on_torch(tiny_model_dir, monkeypatch):
     monkeypatch.delenv("SENTSIM_BACKEND", raising=False)
     assert sentsim.build_lstm(tiny_model_dir, hidden_dim=8, device="cpu").backend == "torch"
