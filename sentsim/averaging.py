@@ -79,6 +79,7 @@ def average_models(
         ...                               dev="dev.csv", score_range=(0, 5))  # doctest: +SKIP
     """
     from sentsim.data import parse_columns, parse_score_range, read_pairs
+    from sentsim.encoders import load_on_torch
     from sentsim.thresholds import choose_thresholds, dev_figures
 
     if len(models) < 2:
@@ -93,7 +94,7 @@ def average_models(
     if dev is not None:
         dev_data = read_pairs(dev, parse_columns(columns), parse_score_range(score_range))
 
-    loaded = [m if isinstance(m, SiameseModel) else _load_torch(m, device) for m in models]
+    loaded = [m if isinstance(m, SiameseModel) else load_on_torch(m, device) for m in models]
     names = [str(m) if not isinstance(m, SiameseModel) else f"model {i + 1}" for i, m in enumerate(models)]
     kinds = {m.config.encoder for m in loaded}
     if len(kinds) > 1:
@@ -119,15 +120,6 @@ def average_models(
     if out is not None:
         result.save(out, overwrite=overwrite)
     return result
-
-
-def _load_torch(path: str | os.PathLike, device: str | None) -> SiameseModel:
-    """A checkpoint on torch (its weights are only read and averaged), saved on with the default backend."""
-    from sentsim.encoders import load
-
-    model = load(path, device=device, backend="torch")
-    model.config.backend = "auto"
-    return model
 
 
 def _copy(model: SiameseModel) -> SiameseModel:

@@ -90,19 +90,24 @@ def resolve_backend(encoder: Any, model_folder: str | os.PathLike | None = None)
     calibration texts) is within :data:`AUTO_MIN_COSINE` cosine of fp32's; else ``torch`` (a GPU, an LSTM,
     OpenVINO missing, or int8 too far from fp32 for this model, which is logged). The int8 model is made once per
     model weights and cached (see :func:`export_backend`), so only the first load pays for it (about a minute)."""
+    return _auto_choice(encoder, model_folder)[0]
+
+
+def _auto_choice(encoder: Any, model_folder: str | os.PathLike | None) -> tuple[str, Path | None]:
+    """:func:`resolve_backend`'s choice, with the int8 model's file when it made or found one (else None)."""
     chosen = os.environ.get("SENTSIM_BACKEND", "").strip()
     if chosen and chosen != "auto":
         try:
-            return check_backend(chosen)
+            return check_backend(chosen), None
         except ConfigError as exc:
             raise ConfigError(f"SENTSIM_BACKEND: {exc}") from None
     device = getattr(getattr(encoder, "device", None), "type", "cpu")
     if device != "cpu" or not openvino_available(int8=True):
-        return "torch"
+        return "torch", None
     try:
         _check_supported(encoder)
     except ConfigError:
-        return "torch"
+        return "torch", None
     if not _is_cached(encoder, "openvino-int8", model_folder):
         logger.warning(
             "backend auto: making this model's int8 CPU version once (under a minute on 2 cores), then cached; "
@@ -113,7 +118,7 @@ def resolve_backend(encoder: Any, model_folder: str | os.PathLike | None = None)
         check = json.loads((path.parent / _RECORD).read_text()).get(_CHECK, {})
     except (ConfigError, ModelError, OSError, ValueError) as exc:  # e.g. no folder it may write the export to
         logger.warning("backend auto: the int8 model could not be made (%s); running on torch", exc)
-        return "torch"
+        return "torch", None
     worst = check.get("worst_cosine")
     if worst is None or worst < AUTO_MIN_COSINE:
         logger.warning(
@@ -123,8 +128,8 @@ def resolve_backend(encoder: Any, model_folder: str | os.PathLike | None = None)
             check.get("texts"),
             AUTO_MIN_COSINE,
         )
-        return "torch"
-    return "openvino-int8"
+        return "torch", None
+    return "openvino-int8", path
 
 
 def onnx_available() -> bool:

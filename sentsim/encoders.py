@@ -91,6 +91,14 @@ def load(
     return model
 
 
+def load_on_torch(name_or_path: str | os.PathLike | None = None, device: str | None = None) -> SiameseModel:
+    """A model to train or average: it runs on torch now (its weights will change, so no export to keep fresh),
+    and is saved with the default backend, ``auto``, which picks one when the result is loaded."""
+    model = load(name_or_path, device=device, backend="torch")
+    model.config.backend = "auto"
+    return model
+
+
 def _bundled_real() -> str:
     return os.path.realpath(bundled_model_path())
 
@@ -148,16 +156,14 @@ def new_model(
     """The starting model for training: the base transformer itself, or an LSTM: ``base`` itself when it is one
     (a student from :func:`sentsim.distill`), else a fresh LSTM built over the base transformer."""
     if encoder == "transformer":
-        model = load(base, device=device, backend="torch")  # training changes the weights: no export to keep fresh
-        model.config.backend = "auto"  # what the trained model is saved with: it picks its backend when loaded
+        model = load_on_torch(base, device=device)
         model.config.thresholds = {}
         model.config.threshold_source = None
         return model
     if encoder == "lstm":
         if base is not None:
-            model = load(base, device=device, backend="torch")
+            model = load_on_torch(base, device=device)
             if _is_lstm(model.encoder):  # an LSTM already (a distilled student): train it further
-                model.config.backend = "auto"
                 model.config.thresholds = {}
                 model.config.threshold_source = None
                 return model

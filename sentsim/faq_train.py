@@ -227,7 +227,7 @@ def train_faq(
     if queries is not None:
         qa = read_qa(queries, query_columns, allow_empty_answer=True)
         q_texts, q_expected = qa.questions, qa.answers
-    start = load(base_model, backend="torch")  # trained in place: before and after figures both on fp32
+    start = load(base_model, backend="torch")  # fp32, as the trained model runs until it is loaded again
     progress = None if show_progress else False
     before = faq_figures(entries, start, q_texts, q_expected, progress)
     logger.info("before: top-1 %s on %s", before["top1_accuracy"], before["on"])

@@ -110,14 +110,14 @@ class SiameseModel:
         Raises:
             ConfigError: an unknown backend, ONNX Runtime or OpenVINO missing, or a model these backends do not run.
         """
-        from sentsim.backends import OnnxEncoder, OpenVinoEncoder, check_backend, export_backend, resolve_backend
+        from sentsim.backends import OnnxEncoder, OpenVinoEncoder, _auto_choice, check_backend, export_backend
 
         check_backend(backend)
-        chosen = resolve_backend(self.encoder, self.source) if backend == "auto" else backend
+        chosen, path = _auto_choice(self.encoder, self.source) if backend == "auto" else (backend, None)
         if chosen == "torch":
             self._fast = None
         else:
-            path = export_backend(self.encoder, chosen, self.source)
+            path = path or export_backend(self.encoder, chosen, self.source)
             runner = OpenVinoEncoder if chosen.startswith("openvino") else OnnxEncoder
             self._fast = runner(self.encoder, path)
             self._fast_version = _weights_version(self.encoder)
