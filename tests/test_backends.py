@@ -364,3 +364,12 @@ def test_openvino_int8_keeps_every_stsb_test_sentence_within_0_99_of_fp32(bundle
     cos = (bundled.encode(sentences, batch_size=64) * fast.encode(sentences, batch_size=64)).sum(axis=1)
     assert cos.min() >= 0.99, sorted(zip(cos.tolist(), sentences))[:3]
     assert cos.mean() < 0.9999  # int8 indeed, not fp32 by mistake
+
+
+@needs_openvino
+def test_openvino_runs_an_fp32_model_in_f32_and_a_bad_precision_is_one_clear_error(tiny_model_dir):
+    model = sentsim.load(tiny_model_dir, backend="openvino", device="cpu")
+    path = backends.export_backend(model.encoder, "openvino", tiny_model_dir)
+    assert backends.OpenVinoEncoder(model.encoder, path).precision == "f32"  # bf16 is for int8 models only
+    with pytest.raises(ConfigError, match="precision must be 'f32' or 'bf16', not 'fp16'"):
+        backends.OpenVinoEncoder(model.encoder, path, precision="fp16")
