@@ -32,7 +32,14 @@ from bench_faq import read_banking
 from bench_speed import read_sts  # eval/ is the script's folder, so on its path
 
 import sentsim
-from sentsim.backends import KEEP_FP32, SHORT_TEXTS, OpenVinoEncoder, calibration_texts, export_backend
+from sentsim.backends import (
+    KEEP_FP32,
+    SHORT_TEXTS,
+    OpenVinoEncoder,
+    calibration_texts,
+    export_backend,
+    openvino_precision,
+)
 from sentsim.loading import bundled_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             # 2. quantize again with this recipe
             path = export_backend(reference.encoder, "openvino-int8", folder, calibration=texts, keep_fp32=keep)
             runs = {label: "f32"}
-            if label == default and OpenVinoEncoder(reference.encoder, path).precision == "bf16":  # this CPU: bf16
+            if label == default and openvino_precision(path) == "bf16":  # this CPU: bf16
                 runs[label.replace("(default)", "(default), bf16")] = "bf16"
             for name_run, precision in runs.items():
                 fast = OpenVinoEncoder(reference.encoder, path, precision=precision)

@@ -59,7 +59,7 @@ def test_bundled_model_on_each_backend_matches_torch(bundled, backend):
     assert cos.min() >= MIN_COSINE[backend] and cos.mean() >= MEAN_COSINE[backend], (cos.min(), cos.mean())
     single = fast.encode(SENTENCES[3])  # one string: one vector, as with torch
     # dynamic int8 quantizes activations with one scale per batch, so a sentence alone comes out a little different;
-    # static int8 has fixed scales, and OpenVINO's batches are never padded, so there it is the same vector
+    # static int8 has fixed scales, and OpenVINO pads a sentence alone only with masked tokens: the same vector
     assert single.shape == (bundled.dimension,) and float(single @ got[3]) > (
         0.98 if backend == "onnx-int8" else 0.9999
     )
@@ -252,6 +252,29 @@ def test_openvino_keeps_the_order_of_mixed_lengths_and_the_empty_call(tiny_model
     assert fp32.encode([]).shape[0] == 0
 
 
+def test_one_sentence_is_padded_to_a_bucket_with_masked_tokens_only():
+    feed = backends._feed([[101, 7, 8, 102], [101, 9, 9, 102]], ["input_ids", "attention_mask", "token_type_ids"])
+    padded, mask = backends._pad_feed(feed, 16, 256)
+    assert padded["input_ids"].shape == padded["token_type_ids"].shape == mask.shape == (2, 16)
+    assert (padded["input_ids"][:, :4] == feed["input_ids"]).all() and not padded["input_ids"][:, 4:].any()
+    assert (padded["attention_mask"] == mask).all() and mask[:, :4].all() and not mask[:, 4:].any()
+    long = backends._feed([list(range(250))], ["input_ids", "attention_mask"])
+    assert backends._pad_feed(long, 16, 256)[0]["input_ids"].shape == (1, 256)  # not past the model's limit
+    assert backends._pad_feed(long, 16, 250)[0]["input_ids"].shape == (1, 250)
+    no_mask = backends._feed([[101, 7, 102]], ["input_ids"])  # padding it would be attended to: left alone
+    same, its_mask = backends._pad_feed(no_mask, 16, 256)
+    assert same is no_mask and its_mask.shape == (1, 3)
+
+
+@needs_openvino
+def test_openvino_one_sentence_at_a_time_matches_torch_despite_its_padding(bundled):
+    # the bundled model, not the tiny random one: that one barely changes when padding is attended to
+    ref = bundled.encode(SENTENCES)
+    fp32 = sentsim.load(backend="openvino", device="cpu")
+    alone = np.stack([fp32.encode([text])[0] for text in SENTENCES])  # each padded to a multiple of 16 tokens
+    assert (ref * alone).sum(axis=1).min() > 0.9999
+
+
 @needs_openvino
 def test_a_failed_openvino_conversion_is_one_clear_error_and_leaves_nothing(tiny_model_dir, tmp_path):
     model = sentsim.load(tiny_model_dir, device="cpu")
@@ -309,7 +332,7 @@ def test_auto_runs_on_torch_when_the_int8_model_cannot_be_written(tiny_model_dir
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(tmp_path / "onnx"))
 
-    monkeypatch.setattr(backends, "export_backend", refuse)
+    monkeypatch.setattr(backends, "_export_to", refuse)
     with caplog.at_level("WARNING", logger="sentsim.backends"):
         model = sentsim.load(tiny_model_dir, device="cpu")
     assert model.backend == "torch" and "could not be made" in caplog.text and "Permission denied" in caplog.text
