@@ -15,13 +15,17 @@ which the bot has never seen in any form. Reported on test: in-scope accuracy (a
 recall (not answered), and top-1 accuracy without abstaining. Test questions choose nothing.
 
 latency: one `ask` at a time on BANKING77 test questions, after a warm-up, over FAQs of 1,000 and 10,000 BANKING77
-train questions and of 100,000 entries (the 10,000 embeddings repeated with small noise). Beside it, in the same
-process and interleaved: encoding the one question alone (sentsim) and with plain sentence-transformers, so the
-search's share and the ratio to the peer are read from one run.
+train questions and of 100,000 entries (the 10,000 embeddings repeated with small noise), each with the bot's
+default index (exact below 50,000 entries, FAISS HNSW from there). Beside each `ask`, in turns: the question encoded
+alone by sentsim, so what `ask` adds to the encoder is read from one loop; then, in a loop of its own, by plain
+sentence-transformers, the peer.
 
-http: `sentsim serve` (the shipped FAQ) in its own process on 127.0.0.1; this process sends BANKING77 test questions
-to POST /v1/ask, `--concurrency` at a time, `--requests` in all, and counts throughput, latency and errors. Once per
-`--ask-batches` setting (default: without batching, then batches of up to 32), each against a fresh server.
+Every part runs the model on `--backend` (default torch, fp32; `auto` or `openvino-int8` for the CPU default).
+
+http: `sentsim serve --backend` (the shipped FAQ) in its own process on 127.0.0.1; this process sends BANKING77
+test questions to POST /v1/ask, `--concurrency` at a time, `--requests` in all, and counts throughput, latency and
+errors. Once per `--ask-batches` setting (default: without batching, then batches of up to 32), each against a
+fresh server.
 
 Writes eval/results/bench_faq.json (or --out) and prints Markdown tables.
 """
@@ -170,6 +174,7 @@ def _percentiles(times: list[float]) -> dict:
 def part_latency(model, data: Path, n_queries: int, sizes: list[int]) -> dict:
     from sentence_transformers import SentenceTransformer
 
+    from sentsim.index import resolve_kind
     from sentsim.loading import bundled_model_path
 
     train = read_banking(data, "train")
@@ -182,23 +187,26 @@ def part_latency(model, data: Path, n_queries: int, sizes: list[int]) -> dict:
         reps = -(-size // len(train))
         emb = np.vstack([base + (rng.normal(0, 0.01, base.shape) if r else 0) for r in range(reps)])[:size]
         pairs = [(f"{train[i % len(train)][0]} #{i}", train[i % len(train)][1]) for i in range(size)]
-        bot = FAQBot.from_pairs(pairs, model=model, embeddings=emb, index="exact")
+        bot = FAQBot.from_pairs(pairs, model=model, embeddings=emb)  # the default index: exact, HNSW from 50,000
         for q in queries[:20]:  # warm-up
             bot.ask(q)
-            peer.encode(q)
-        t_ask, t_enc, t_peer = [], [], []
-        for q in queries:  # interleaved, so load changes hit all three alike
-            t0 = time.perf_counter()
-            bot.ask(q)
-            t1 = time.perf_counter()
             model.encode([q])
-            t2 = time.perf_counter()
+        t_ask, t_enc, t_peer = [], [], []
+        for i, q in enumerate(queries):  # ask and the encoder alone back to back, in turns, so load hits both alike
+            for step in ("ask", "encode") if i % 2 else ("encode", "ask"):
+                t0 = time.perf_counter()
+                bot.ask(q) if step == "ask" else model.encode([q])
+                (t_ask if step == "ask" else t_enc).append(time.perf_counter() - t0)
+        # the peer in a loop of its own: right after another library's call, the cores are still busy with its
+        # idle threads spinning (torch's OpenMP, OpenVINO's pool), which would count against the next call
+        for q in queries[:20]:
             peer.encode(q)
-            t3 = time.perf_counter()
-            t_ask.append(t1 - t0)
-            t_enc.append(t2 - t1)
-            t_peer.append(t3 - t2)
+        for q in queries:
+            t0 = time.perf_counter()
+            peer.encode(q)
+            t_peer.append(time.perf_counter() - t0)
         results[size] = {
+            "index": resolve_kind("auto", size),
             "ask": _percentiles(t_ask),
             "sentsim_encode_one": _percentiles(t_enc),
             "peer_encode_one": _percentiles(t_peer),
@@ -208,7 +216,9 @@ def part_latency(model, data: Path, n_queries: int, sizes: list[int]) -> dict:
     return results
 
 
-def part_http(data: Path, n_requests: int, concurrency: int, model: str | None, ask_batch: int = 32) -> dict:
+def part_http(
+    data: Path, n_requests: int, concurrency: int, model: str | None, ask_batch: int = 32, backend: str = "torch"
+) -> dict:
     import asyncio
     import socket
     import subprocess
@@ -220,6 +230,7 @@ def part_http(data: Path, n_requests: int, concurrency: int, model: str | None, 
         port = sock.getsockname()[1]
     cmd = [sys.executable, "-m", "sentsim.cli", "-q", "serve", "--port", str(port), "--ask-batch", str(ask_batch)]
     cmd += ["--model", model] if model else []
+    cmd += ["--backend", backend]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -315,17 +326,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {objective} | " + " | ".join(cells) + f" | {s['threshold'][0]:.4f} |")
     if args.part in ("latency", "all"):
         record["latency"] = part_latency(model, data, args.queries, [int(s) for s in args.sizes.split(",")])
-        print("\n| entries | ask p50 ms | ask p99 ms | encode one p50 ms (sentsim) | encode one p50 ms (peer) |")
-        print("| --- | --- | --- | --- | --- |")
+        print("\n| entries | index | ask p50 ms | ask p99 ms | encode one p50 ms: sentsim | encode one p50 ms: peer |")
+        print("| --- | --- | --- | --- | --- | --- |")
         for size, r in record["latency"].items():
             print(
-                f"| {size:,} | {r['ask']['p50_ms']:.2f} | {r['ask']['p99_ms']:.2f} | "
+                f"| {size:,} | {r['index']} | {r['ask']['p50_ms']:.2f} | {r['ask']['p99_ms']:.2f} | "
                 f"{r['sentsim_encode_one']['p50_ms']:.2f} | {r['peer_encode_one']['p50_ms']:.2f} |"
             )
     if args.part in ("http", "all"):
         # each batching setting against its own fresh server, one after the other in this run
         batches = [int(b) for b in args.ask_batches.split(",")]
-        runs = [part_http(data, args.requests, args.concurrency, args.model, b) for b in batches]
+        runs = [part_http(data, args.requests, args.concurrency, args.model, b, args.backend) for b in batches]
         record["http"] = runs
         print("\n| /v1/ask batching | requests | concurrency | requests/s | p50 ms | p99 ms | errors |")
         print("| --- | --- | --- | --- | --- | --- | --- |")

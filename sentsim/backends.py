@@ -372,27 +372,22 @@ def _feed(ids: Any, names: list[str]) -> dict[str, np.ndarray]:
 
 
 LATENCY_BUCKET = 16
-"""One batch (a chatbot's single question) is padded to a multiple of this many tokens. OpenVINO's CPU plugin
-re-plans a model's memory whenever the input shape changes, which for one short question costs more than running
-it: with questions of any length in turn, padding them to multiples of 16 took p50 2.2 -> 1.6 ms here."""
+"""A short call (at most one batch of texts: a chatbot's question, a server's few) is padded to multiples of this many
+tokens, with masked tokens. OpenVINO's CPU plugin re-plans a model's memory whenever the input shape changes, which
+for one short question costs more than running it: with questions of any length in turn, padding them to multiples
+of 16 took p50 2.2 -> 1.6 ms here; and 32 questions make about 3 batches instead of one per distinct length."""
 
 
-def _pad_feed(feed: dict[str, np.ndarray], multiple: int, limit: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """``feed`` (rows of one length, no padding) padded with masked tokens to the next multiple of ``multiple``,
-    but not past ``limit`` tokens; and its attention mask."""
-    rows, length = feed["input_ids"].shape
-    target = max(length, min(-(-length // multiple) * multiple, limit))
-    mask = np.zeros((rows, target), dtype=np.int64)
-    mask[:, :length] = 1
-    if target == length or "attention_mask" not in feed:  # without a mask input, padding would be attended to
-        return feed, mask[:, :length]
-    padded = {}
-    for name, array in feed.items():
-        grown = np.zeros((rows, target), dtype=array.dtype)
-        grown[:, :length] = array
-        padded[name] = grown
-    padded["attention_mask"] = mask
-    return padded, mask
+def _padded(rows: list[list[int]], names: list[str], length: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Model inputs for token id rows of at most ``length`` tokens, padded to ``length`` with masked tokens; and
+    the attention mask."""
+    input_ids = np.zeros((len(rows), length), dtype=np.int64)
+    mask = np.zeros((len(rows), length), dtype=np.int64)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    arrays = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
+    return {name: arrays[name] for name in names}, mask
 
 
 def export_backend(
@@ -612,35 +607,44 @@ class OpenVinoEncoder(_Runner):
         self._lock = threading.Lock()  # the requests are shared: calls from several threads take turns on them
         self._throughput: Any = None  # requests on a model compiled for throughput, made on the first long call
 
-    def _batches(self, texts: list[str], batch_size: int) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    def _batches(
+        self, texts: list[str], batch_size: int, bucket: int = 1
+    ) -> list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]]:
+        """(rows of ``texts``, model inputs, attention mask) per batch: texts of one length (``bucket`` 1, no
+        padding), or of one multiple of ``bucket`` tokens, padded with masked tokens; longest first."""
         ids = self.tokenizer(texts, truncation=True, max_length=self.max_seq_length)["input_ids"]
-        lengths = np.array([len(row) for row in ids])
-        order = np.argsort(-lengths, kind="stable")
+        lengths = np.array([len(row) for row in ids], dtype=np.int64)
+        if bucket > 1 and "attention_mask" in self.inputs:  # without a mask input, padding would be attended to
+            keys = np.maximum(lengths, np.minimum(-(-lengths // bucket) * bucket, self.max_seq_length))
+        else:
+            keys = lengths
+        order = np.argsort(-keys, kind="stable")
         batches, start = [], 0
         while start < len(order):
             end = start + 1
-            while end < len(order) and end - start < batch_size and lengths[order[end]] == lengths[order[start]]:
+            while end < len(order) and end - start < batch_size and keys[order[end]] == keys[order[start]]:
                 end += 1
             rows = order[start:end]
-            batches.append((rows, _feed([ids[i] for i in rows], self.inputs)))
+            batches.append((rows, *_padded([ids[i] for i in rows], self.inputs, int(keys[order[start]]))))
             start = end
         return batches
-
-    def _pool(self, tokens: np.ndarray) -> np.ndarray:
-        return _pool(tokens, np.ones(tokens.shape[:2], dtype=np.int64), self.pooling)
 
     def encode(self, texts: list[str], batch_size: int = 32, show_progress_bar: bool = False) -> np.ndarray:
         """Embeddings ``(n, dim)`` float32, in the order of ``texts``."""
         from tqdm.auto import tqdm
 
-        batches = self._batches(texts, max(1, int(batch_size)))
+        batch_size = max(1, int(batch_size))
+        few = len(texts) <= batch_size  # a short call: padded to a few shapes, run on the latency request
+        batches = self._batches(texts, batch_size, LATENCY_BUCKET if few else 1)
         if not batches:
             return np.zeros((0, 0), dtype=np.float32)
         with self._lock:
-            if len(batches) == 1:
-                feed, mask = _pad_feed(batches[0][1], LATENCY_BUCKET, self.max_seq_length)
-                tokens = np.asarray(self._request.infer(feed)[0])
-                return self._finish(_pool(tokens, mask, self.pooling))[np.argsort(batches[0][0])]
+            if few:
+                out = [_pool(np.asarray(self._request.infer(feed)[0]), mask, self.pooling) for _, feed, mask in batches]
+                emb = self._finish(np.concatenate(out))
+                result = np.empty_like(emb)
+                result[np.concatenate([rows for rows, _, _ in batches])] = emb
+                return result
             if self._throughput is None:
                 compiled = self._core.compile_model(
                     self._model, "CPU", {**self._settings, "PERFORMANCE_HINT": "THROUGHPUT"}
@@ -657,10 +661,11 @@ class OpenVinoEncoder(_Runner):
                 # garbage collection could otherwise run another model's destructor on the pool it would join.
                 requests[r].wait()
                 i = running.pop(r)
-                out[i] = self._pool(requests[r].get_output_tensor(0).data)  # a copy: the request is reused
+                tokens = requests[r].get_output_tensor(0).data
+                out[i] = _pool(tokens, batches[i][2], self.pooling)  # a copy: the request is reused
                 bar.update(len(batches[i][0]))
 
-            for i, (_, feed) in enumerate(batches):
+            for i, (_, feed, _) in enumerate(batches):
                 r = i % len(requests)
                 if r in running:
                     collect(r)
@@ -671,7 +676,7 @@ class OpenVinoEncoder(_Runner):
             bar.close()
         emb = self._finish(np.concatenate(out))
         result = np.empty_like(emb)
-        result[np.concatenate([rows for rows, _ in batches])] = emb
+        result[np.concatenate([rows for rows, _, _ in batches])] = emb
         return result
 
 

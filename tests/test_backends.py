@@ -252,18 +252,24 @@ def test_openvino_keeps_the_order_of_mixed_lengths_and_the_empty_call(tiny_model
     assert fp32.encode([]).shape[0] == 0
 
 
-def test_one_sentence_is_padded_to_a_bucket_with_masked_tokens_only():
-    feed = backends._feed([[101, 7, 8, 102], [101, 9, 9, 102]], ["input_ids", "attention_mask", "token_type_ids"])
-    padded, mask = backends._pad_feed(feed, 16, 256)
-    assert padded["input_ids"].shape == padded["token_type_ids"].shape == mask.shape == (2, 16)
-    assert (padded["input_ids"][:, :4] == feed["input_ids"]).all() and not padded["input_ids"][:, 4:].any()
-    assert (padded["attention_mask"] == mask).all() and mask[:, :4].all() and not mask[:, 4:].any()
-    long = backends._feed([list(range(250))], ["input_ids", "attention_mask"])
-    assert backends._pad_feed(long, 16, 256)[0]["input_ids"].shape == (1, 256)  # not past the model's limit
-    assert backends._pad_feed(long, 16, 250)[0]["input_ids"].shape == (1, 250)
-    no_mask = backends._feed([[101, 7, 102]], ["input_ids"])  # padding it would be attended to: left alone
-    same, its_mask = backends._pad_feed(no_mask, 16, 256)
-    assert same is no_mask and its_mask.shape == (1, 3)
+@needs_openvino
+def test_a_short_call_is_batched_by_multiples_of_16_tokens_with_masked_padding(tiny_model_dir):
+    model = sentsim.load(tiny_model_dir, backend="openvino", device="cpu")
+    runner = model._fast
+    texts = SENTENCES[:8]
+    lengths = [len(row) for row in runner.tokenizer(texts, truncation=True, max_length=256)["input_ids"]]
+    batches = runner._batches(texts, 32, bucket=16)
+    assert sorted(np.concatenate([rows for rows, _, _ in batches]).tolist()) == list(range(8))
+    assert len(batches) < len(set(lengths))  # fewer shapes than lengths: what the buckets are for
+    for rows, feed, mask in batches:
+        width = feed["input_ids"].shape[1]
+        assert width % 16 == 0 and (feed["attention_mask"] == mask).all()
+        assert mask.sum(axis=1).tolist() == [lengths[i] for i in rows]  # each row's own tokens, the rest masked
+        assert not (feed["input_ids"] * (1 - mask)).any()
+    exact = runner._batches(texts, 32)  # a long call: one length per batch, no padding
+    assert all(mask.all() for _, _, mask in exact) and len(exact) == len(set(lengths))
+    runner.inputs = [name for name in runner.inputs if name != "attention_mask"]  # padding would be attended to
+    assert all(mask.all() for _, _, mask in runner._batches(texts, 32, bucket=16))
 
 
 @needs_openvino
@@ -273,6 +279,8 @@ def test_openvino_one_sentence_at_a_time_matches_torch_despite_its_padding(bundl
     fp32 = sentsim.load(backend="openvino", device="cpu")
     alone = np.stack([fp32.encode([text])[0] for text in SENTENCES])  # each padded to a multiple of 16 tokens
     assert (ref * alone).sum(axis=1).min() > 0.9999
+    few = fp32.encode(SENTENCES[:12], batch_size=32)  # one short call: sentences of several lengths padded together
+    assert (ref[:12] * few).sum(axis=1).min() > 0.9999
 
 
 @needs_openvino
