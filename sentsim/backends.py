@@ -378,6 +378,12 @@ for one short question costs more than running it: with questions of any length 
 of 16 took p50 2.2 -> 1.6 ms here; and 32 questions make about 3 batches instead of one per distinct length."""
 
 
+STATIC_LENGTHS = (16, 32)
+"""A single text padded to one of these lengths (most questions: BANKING77's test questions have 13 tokens at the
+median and 27 at the 95th percentile) runs on a model compiled for exactly that shape, which OpenVINO plans fully
+ahead: faster for one question than the dynamic-shape model (BENCHMARKS.md)."""
+
+
 def _padded(rows: list[list[int]], names: list[str], length: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Model inputs for token id rows of at most ``length`` tokens, padded to ``length`` with masked tokens; and
     the attention mask."""
@@ -606,6 +612,7 @@ class OpenVinoEncoder(_Runner):
         self._request = self._latency.create_infer_request()
         self._lock = threading.Lock()  # the requests are shared: calls from several threads take turns on them
         self._throughput: Any = None  # requests on a model compiled for throughput, made on the first long call
+        self._static: dict[int, Any] = {}  # one-row requests on models of a fixed length (STATIC_LENGTHS)
 
     def _batches(
         self, texts: list[str], batch_size: int, bucket: int = 1
@@ -629,6 +636,18 @@ class OpenVinoEncoder(_Runner):
             start = end
         return batches
 
+    def _one_request(self, rows: int, length: int) -> Any:
+        """The request a short batch runs on: for one text of a length in :data:`STATIC_LENGTHS`, one on a model
+        compiled for exactly that shape (compiled on first use, about half a second); else the latency request."""
+        if rows != 1 or length not in STATIC_LENGTHS:
+            return self._request
+        if length not in self._static:
+            model = self._core.read_model(str(self.path))
+            model.reshape({name: [1, length] for name in self.inputs})
+            compiled = self._core.compile_model(model, "CPU", {**self._settings, "PERFORMANCE_HINT": "LATENCY"})
+            self._static[length] = compiled.create_infer_request()
+        return self._static[length]
+
     def encode(self, texts: list[str], batch_size: int = 32, show_progress_bar: bool = False) -> np.ndarray:
         """Embeddings ``(n, dim)`` float32, in the order of ``texts``."""
         from tqdm.auto import tqdm
@@ -640,7 +659,10 @@ class OpenVinoEncoder(_Runner):
             return np.zeros((0, 0), dtype=np.float32)
         with self._lock:
             if few:
-                out = [_pool(np.asarray(self._request.infer(feed)[0]), mask, self.pooling) for _, feed, mask in batches]
+                out = [
+                    _pool(np.asarray(self._one_request(len(rows), mask.shape[1]).infer(feed)[0]), mask, self.pooling)
+                    for rows, feed, mask in batches
+                ]
                 emb = self._finish(np.concatenate(out))
                 result = np.empty_like(emb)
                 result[np.concatenate([rows for rows, _, _ in batches])] = emb

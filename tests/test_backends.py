@@ -59,9 +59,10 @@ def test_bundled_model_on_each_backend_matches_torch(bundled, backend):
     assert cos.min() >= MIN_COSINE[backend] and cos.mean() >= MEAN_COSINE[backend], (cos.min(), cos.mean())
     single = fast.encode(SENTENCES[3])  # one string: one vector, as with torch
     # dynamic int8 quantizes activations with one scale per batch, so a sentence alone comes out a little different;
-    # static int8 has fixed scales, and OpenVINO pads a sentence alone only with masked tokens: the same vector
+    # static int8 has fixed scales, but OpenVINO runs a sentence alone on a model compiled for its padded shape,
+    # whose kernels round differently in bf16 (STS-B test: alone against batched, worst 0.994); fp32 is exact
     assert single.shape == (bundled.dimension,) and float(single @ got[3]) > (
-        0.98 if backend == "onnx-int8" else 0.9999
+        {"onnx-int8": 0.98, "openvino-int8": 0.99}.get(backend, 0.9999)
     )
     # the similarity head and the verdict work on top, with the model's thresholds
     assert fast.compare("A man plays a guitar.", "Someone is playing a guitar.").same
@@ -266,6 +267,8 @@ def test_a_short_call_is_batched_by_multiples_of_16_tokens_with_masked_padding(t
         assert width % 16 == 0 and (feed["attention_mask"] == mask).all()
         assert mask.sum(axis=1).tolist() == [lengths[i] for i in rows]  # each row's own tokens, the rest masked
         assert not (feed["input_ids"] * (1 - mask)).any()
+    assert runner._one_request(1, 16) is runner._one_request(1, 16) is not runner._request  # compiled once
+    assert runner._one_request(2, 16) is runner._request and runner._one_request(1, 48) is runner._request
     exact = runner._batches(texts, 32)  # a long call: one length per batch, no padding
     assert all(mask.all() for _, _, mask in exact) and len(exact) == len(set(lengths))
     runner.inputs = [name for name in runner.inputs if name != "attention_mask"]  # padding would be attended to
@@ -392,9 +395,14 @@ def test_openvino_int8_keeps_every_stsb_test_sentence_within_0_99_of_fp32(bundle
     sentences = sorted({text for row in rows for text in row[:2]})
     assert len(sentences) == 2552
     fast = sentsim.load(backend="openvino-int8", device="cpu")
-    cos = (bundled.encode(sentences, batch_size=64) * fast.encode(sentences, batch_size=64)).sum(axis=1)
+    reference = bundled.encode(sentences, batch_size=64)
+    cos = (reference * fast.encode(sentences, batch_size=64)).sum(axis=1)
     assert cos.min() >= 0.99, sorted(zip(cos.tolist(), sentences))[:3]
     assert cos.mean() < 0.9999  # int8 indeed, not fp32 by mistake
+    # and each sentence alone, as a chatbot's question is encoded: padded, on the fixed-shape models where it fits
+    alone = (reference * np.stack([fast.encode([text])[0] for text in sentences])).sum(axis=1)
+    assert alone.min() >= 0.99, sorted(zip(alone.tolist(), sentences))[:3]
+    assert sorted(fast._fast._static) == list(backends.STATIC_LENGTHS)
 
 
 @needs_openvino
