@@ -575,10 +575,11 @@ class OnnxEncoder(_Runner):
 class OpenVinoEncoder(_Runner):
     """Runs an OpenVINO model of the transformer (fp32 or int8), then the model's pooling and normalising.
 
-    Sentences are tokenized together, then batched by exact token length (longest first, at most ``batch_size``
-    per batch), so no batch carries padding. One batch runs on a model compiled for latency (all threads on one
-    request: a chatbot's single question); several run on the requests of a model compiled for throughput, two or
-    more at once, started and waited on from the calling thread.
+    A long call (more texts than ``batch_size``) is batched by exact token length, longest first, so no batch
+    carries padding, and the batches run on the requests of a model compiled for throughput, two or more at once,
+    started and waited on from the calling thread. A short call (a chatbot's question, a server's few) is grouped
+    by multiples of :data:`LATENCY_BUCKET` tokens with masked padding and runs on a model compiled for latency (all
+    threads on one request); one text of a length in :data:`STATIC_LENGTHS` runs on a model of exactly its shape.
 
     Args:
         encoder: The sentence-transformers model it was exported from (its tokenizer, pooling and limit are used).
