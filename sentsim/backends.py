@@ -110,8 +110,7 @@ def _auto_choice(encoder: Any, model_folder: str | os.PathLike | None) -> tuple[
         return "torch", None
     try:
         cached = _cached_export(encoder, "openvino-int8", model_folder)
-        _, target, record, stamp = cached
-        if not (target.is_file() and record.get(_FILES["openvino-int8"]) == stamp):
+        if not _is_current("openvino-int8", cached):
             logger.warning(
                 "backend auto: making this model's int8 CPU version once (under a minute on 2 cores), then cached; "
                 "SENTSIM_BACKEND=torch skips it"
@@ -374,8 +373,8 @@ def _feed(ids: Any, names: list[str]) -> dict[str, np.ndarray]:
 LATENCY_BUCKET = 16
 """A short call (at most one batch of texts: a chatbot's question, a server's few) is padded to multiples of this many
 tokens, with masked tokens. OpenVINO's CPU plugin re-plans a model's memory whenever the input shape changes, which
-for one short question costs more than running it: with questions of any length in turn, padding them to multiples
-of 16 took p50 2.2 -> 1.6 ms here; and 32 questions make about 3 batches instead of one per distinct length."""
+for one short question costs more than running it (BENCHMARKS.md); and a server's 32 questions make a few batches
+instead of one per distinct length."""
 
 
 STATIC_LENGTHS = (16, 32)
@@ -440,7 +439,7 @@ def _export_to(
 ) -> Path:
     """:func:`export_backend` once :func:`_cached_export` has said where (which hashes the weights: done once)."""
     folder, target, record, stamp = cached
-    if target.is_file() and record.get(_FILES[backend]) == stamp and calibration is None and keep_fp32 is None:
+    if _is_current(backend, cached) and calibration is None and keep_fp32 is None:
         return target
     digest = stamp.split(";")[0]
     record_path = folder / _RECORD
@@ -482,6 +481,12 @@ def _cached_export(
         record = {}
     stamp = f"{digest}; {_INT8_RECIPE}" if backend == "openvino-int8" else digest
     return folder, folder / _FILES[backend], record, stamp
+
+
+def _is_current(backend: str, cached: tuple[Path, Path, dict[str, Any], str]) -> bool:
+    """Whether :func:`_cached_export`'s file is there and was made from these weights (and int8 recipe)."""
+    _, target, record, stamp = cached
+    return target.is_file() and record.get(_FILES[backend]) == stamp
 
 
 def _check_int8(encoder: Any, path: Path, calibration: list[str] | None) -> dict[str, Any]:
@@ -651,8 +656,6 @@ class OpenVinoEncoder(_Runner):
 
     def encode(self, texts: list[str], batch_size: int = 32, show_progress_bar: bool = False) -> np.ndarray:
         """Embeddings ``(n, dim)`` float32, in the order of ``texts``."""
-        from tqdm.auto import tqdm
-
         batch_size = max(1, int(batch_size))
         few = len(texts) <= batch_size  # a short call: padded to a few shapes, run on the latency request
         batches = self._batches(texts, batch_size, LATENCY_BUCKET if few else 1)
@@ -664,43 +667,48 @@ class OpenVinoEncoder(_Runner):
                     _pool(np.asarray(self._one_request(len(rows), mask.shape[1]).infer(feed)[0]), mask, self.pooling)
                     for rows, feed, mask in batches
                 ]
-                emb = self._finish(np.concatenate(out))
-                result = np.empty_like(emb)
-                result[np.concatenate([rows for rows, _, _ in batches])] = emb
-                return result
-            if self._throughput is None:
-                compiled = self._core.compile_model(
-                    self._model, "CPU", {**self._settings, "PERFORMANCE_HINT": "THROUGHPUT"}
-                )
-                n = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-                self._throughput = [compiled.create_infer_request() for _ in range(n)]
-            requests = self._throughput
-            out: list[Any] = [None] * len(batches)
-            running: dict[int, int] = {}  # request -> batch it runs
-            bar = tqdm(total=len(texts), desc="Sentences", disable=not show_progress_bar)
-
-            def collect(r: int) -> None:
-                # Waited on and read here, on the calling thread: no Python runs on OpenVINO's threads, where a
-                # garbage collection could otherwise run another model's destructor on the pool it would join.
-                requests[r].wait()
-                i = running.pop(r)
-                tokens = requests[r].get_output_tensor(0).data
-                out[i] = _pool(tokens, batches[i][2], self.pooling)  # a copy: the request is reused
-                bar.update(len(batches[i][0]))
-
-            for i, (_, feed, _) in enumerate(batches):
-                r = i % len(requests)
-                if r in running:
-                    collect(r)
-                requests[r].start_async(feed)
-                running[r] = i
-            for r in sorted(running, key=running.__getitem__):
-                collect(r)
-            bar.close()
+            else:
+                out = self._run_many(batches, len(texts), show_progress_bar)
         emb = self._finish(np.concatenate(out))
         result = np.empty_like(emb)
         result[np.concatenate([rows for rows, _, _ in batches])] = emb
         return result
+
+    def _run_many(self, batches: list[Any], total: int, show_progress_bar: bool) -> list[np.ndarray]:
+        """A long call's batches on the requests of the throughput model (compiled on the first long call), two or
+        more at once; their pooled embeddings, in the order of ``batches``. Called with the lock held."""
+        from tqdm.auto import tqdm
+
+        if self._throughput is None:
+            compiled = self._core.compile_model(
+                self._model, "CPU", {**self._settings, "PERFORMANCE_HINT": "THROUGHPUT"}
+            )
+            n = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+            self._throughput = [compiled.create_infer_request() for _ in range(n)]
+        requests = self._throughput
+        out: list[Any] = [None] * len(batches)
+        running: dict[int, int] = {}  # request -> batch it runs
+        bar = tqdm(total=total, desc="Sentences", disable=not show_progress_bar)
+
+        def collect(r: int) -> None:
+            # Waited on and read here, on the calling thread: no Python runs on OpenVINO's threads, where a
+            # garbage collection could otherwise run another model's destructor on the pool it would join.
+            requests[r].wait()
+            i = running.pop(r)
+            tokens = requests[r].get_output_tensor(0).data
+            out[i] = _pool(tokens, batches[i][2], self.pooling)  # a copy: the request is reused
+            bar.update(len(batches[i][0]))
+
+        for i, (_, feed, _) in enumerate(batches):
+            r = i % len(requests)
+            if r in running:
+                collect(r)
+            requests[r].start_async(feed)
+            running[r] = i
+        for r in sorted(running, key=running.__getitem__):
+            collect(r)
+        bar.close()
+        return out
 
 
 def openvino_precision(path: str | os.PathLike) -> str:

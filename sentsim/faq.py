@@ -438,8 +438,8 @@ class FAQBot:
         The index returns the nearest questions, as many as ``k - 1`` answers have questions on average (at least
         32); when they hold fewer than ``k`` distinct answers, the search is repeated for those queries with 8
         times as many, up to :data:`_MAX_FETCH`, and only then are all entries ranked by answer. On BANKING77
-        (130 questions per answer), the 32 nearest held the 4 answers of ``ask``'s default for a quarter of queries
-        only, and ranking all 10,000 entries for the rest doubled the time of ``ask``."""
+        (130 questions per answer), the 32 nearest often held fewer than the 4 answers of ``ask``'s default, and
+        ranking all 10,000 entries for those queries made ``ask`` take 3 ms more than the encoder (BENCHMARKS.md)."""
         n = len(self.entries)
         want = min(k, len(self._code_of))
         out: list[list[tuple[int, float]]] = [[] for _ in range(q_emb.shape[0])]
