@@ -56,6 +56,7 @@ __all__ = [
     "check_backend",
     "resolve_backend",
     "calibration_texts",
+    "cpu_has_int8_dot_product",
     "SHORT_TEXTS",
 ]
 
@@ -124,13 +125,37 @@ def _auto_choice(encoder: Any, model_folder: str | os.PathLike | None) -> tuple[
     if worst is None or worst < AUTO_MIN_COSINE:
         logger.warning(
             "backend auto: int8 moves this model's embeddings too far from fp32 (worst cosine %s on %s check texts, "
-            "needs %s); running on torch",
+            "needs %s)%s; running on torch",
             worst,
             check.get("texts"),
             AUTO_MIN_COSINE,
+            "" if cpu_has_int8_dot_product() is not False else " on this CPU, which has no int8 dot product (VNNI)",
         )
         return "torch", None
     return "openvino-int8", path
+
+
+_INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")
+_CPUINFO = "/proc/cpuinfo"
+
+
+def cpu_has_int8_dot_product() -> bool | None:
+    """Whether this CPU has int8 dot-product instructions (x86 AVX-512 VNNI, AVX-VNNI or AMX; Arm's dot product),
+    from ``/proc/cpuinfo``; None where that cannot be read (not Linux). Without them, int8 kernels multiply through
+    16-bit sums that saturate, and int8 models drift further from fp32: on a 2-core AMD EPYC with AVX2 only, the
+    bundled model's worst STS-B test sentence under openvino-int8 is 0.989 cosine to fp32, against 0.992 with VNNI
+    (BENCHMARKS.md), so ``auto``'s check sends it to torch there."""
+    try:
+        with open(_CPUINFO, encoding="utf-8", errors="replace") as f:
+            flags = {
+                word
+                for line in f
+                if line.split(":", 1)[0].strip() in ("flags", "Features")
+                for word in line.split(":", 1)[1].split()
+            }
+    except OSError:
+        return None
+    return any(flag in flags for flag in _INT8_DOT_FLAGS) if flags else None
 
 
 def onnx_available() -> bool:
@@ -341,8 +366,9 @@ def _convert(source: str, target: str, samples: str | None, keep_fp32: tuple[str
 
         names = [i.get_any_name() for i in model.inputs]
         with np.load(samples, allow_pickle=False) as data:
-            # One sentence per sample, unpadded: padded batches give the quantizer activations it never sees in use.
-            feeds = [_feed(data[f"s{i}"][None, :], names) for i in range(len(data.files))]
+            # One sentence per sample at its own length: padded batches give the quantizer activations it never sees.
+            rows = [data[f"s{i}"].tolist() for i in range(len(data.files))]
+            feeds = [_padded([row], names, len(row))[0] for row in rows]
         # SmoothQuant with alpha 0.7 on the matrix products moves activation outliers into the weights. Chosen on
         # the STS-B dev sentences (cosine to fp32 per sentence; NNCF's default 0.95: mean 0.9961, worst 0.978;
         # 0.7: mean 0.9973, worst 0.987), at no cost in speed.
@@ -357,17 +383,6 @@ def _convert(source: str, target: str, samples: str | None, keep_fp32: tuple[str
             ),
         )
     ov.save_model(model, target, compress_to_fp16=False)
-
-
-def _feed(ids: Any, names: list[str]) -> dict[str, np.ndarray]:
-    """Model inputs for token id rows of one length: no padding, so the attention mask is all ones."""
-    input_ids = np.asarray(ids, dtype=np.int64)
-    arrays = {
-        "input_ids": input_ids,
-        "attention_mask": np.ones_like(input_ids),
-        "token_type_ids": np.zeros_like(input_ids),
-    }
-    return {name: arrays[name] for name in names}
 
 
 LATENCY_BUCKET = 16
