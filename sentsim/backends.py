@@ -9,9 +9,11 @@ give :func:`export_backend`). The OpenVINO runner batches sentences of exactly t
 no work is spent on padding, and runs two batches at once on a CPU with two or more cores. The pooling and
 normalising of the sentence-transformers modules after the transformer are done here in NumPy, as those modules do.
 
-``auto``, the default, is ``openvino-int8`` for a transformer on the CPU when OpenVINO and NNCF are installed and
-the int8 model keeps the embedding of each of its check texts within :data:`AUTO_MIN_COSINE` cosine of fp32, and
-``torch`` otherwise (:func:`resolve_backend`); ``$SENTSIM_BACKEND`` overrides that choice.
+``auto``, the default, is ``openvino-int8`` for a transformer on the CPU when OpenVINO and NNCF are installed, the
+CPU has an int8 dot product (VNNI) and the int8 model keeps the embedding of each of its check texts within
+:data:`AUTO_MIN_COSINE` cosine of fp32; ``openvino`` (fp32, the same embeddings as torch) for a transformer on the
+CPU otherwise; and ``torch`` on a GPU, for an LSTM, or without OpenVINO (:func:`resolve_backend`).
+``$SENTSIM_BACKEND`` overrides that choice.
 
 The export happens once per model and is cached: in the model's own folder under ``onnx/`` (where
 sentence-transformers' own ONNX backend reads ``model.onnx``), or, for a folder sentsim must not write to (the
@@ -87,15 +89,17 @@ def check_backend(backend: str) -> str:
 
 def resolve_backend(encoder: Any, model_folder: str | os.PathLike | None = None) -> str:
     """What ``auto`` runs a model on: ``$SENTSIM_BACKEND`` when set; else ``openvino-int8`` for a transformer on
-    the CPU with OpenVINO and NNCF installed, provided that the int8 model's embedding of every check text (its
-    calibration texts) is within :data:`AUTO_MIN_COSINE` cosine of fp32's; else ``torch`` (a GPU, an LSTM,
-    OpenVINO missing, or int8 too far from fp32 for this model, which is logged). The int8 model is made once per
-    model weights and cached (see :func:`export_backend`), so only the first load pays for it (about a minute)."""
+    the CPU with OpenVINO and NNCF installed and an int8 dot product (:func:`cpu_has_int8_dot_product`), provided
+    that the int8 model's embedding of every check text (its calibration texts) is within :data:`AUTO_MIN_COSINE`
+    cosine of fp32's; else, for a transformer on the CPU with OpenVINO, ``openvino`` in fp32 (no NNCF, a CPU
+    without VNNI, or int8 too far from fp32 for this model, which is logged); else ``torch`` (a GPU, an LSTM,
+    OpenVINO missing, or an export that could not be written). The export is made once per model weights and
+    cached (see :func:`export_backend`), so only the first load pays for it (about a minute for int8)."""
     return _auto_choice(encoder, model_folder)[0]
 
 
 def _auto_choice(encoder: Any, model_folder: str | os.PathLike | None) -> tuple[str, Path | None]:
-    """:func:`resolve_backend`'s choice, with the int8 model's file when it made or found one (else None)."""
+    """:func:`resolve_backend`'s choice, with the OpenVINO model's file when it made or found one (else None)."""
     chosen = os.environ.get("SENTSIM_BACKEND", "").strip()
     if chosen and chosen != "auto":
         try:
@@ -103,12 +107,16 @@ def _auto_choice(encoder: Any, model_folder: str | os.PathLike | None) -> tuple[
         except ConfigError as exc:
             raise ConfigError(f"SENTSIM_BACKEND: {exc}") from None
     device = getattr(getattr(encoder, "device", None), "type", "cpu")
-    if device != "cpu" or not openvino_available(int8=True):
+    if device != "cpu" or not openvino_available(int8=False):
         return "torch", None
     try:
         _check_supported(encoder)
     except ConfigError:
         return "torch", None
+    if not openvino_available(int8=True):
+        return _auto_fp32(encoder, model_folder, "NNCF is not installed", logging.INFO)
+    if cpu_has_int8_dot_product() is False:
+        return _auto_fp32(encoder, model_folder, "this CPU has no int8 dot product (VNNI)", logging.INFO)
     try:
         cached = _cached_export(encoder, "openvino-int8", model_folder)
         if not _is_current("openvino-int8", cached):
@@ -123,16 +131,27 @@ def _auto_choice(encoder: Any, model_folder: str | os.PathLike | None) -> tuple[
         return "torch", None
     worst = check.get("worst_cosine")
     if worst is None or worst < AUTO_MIN_COSINE:
-        logger.warning(
-            "backend auto: int8 moves this model's embeddings too far from fp32 (worst cosine %s on %s check texts, "
-            "needs %s)%s; running on torch",
-            worst,
-            check.get("texts"),
-            AUTO_MIN_COSINE,
-            "" if cpu_has_int8_dot_product() is not False else " on this CPU, which has no int8 dot product (VNNI)",
+        return _auto_fp32(
+            encoder,
+            model_folder,
+            f"int8 moves this model's embeddings too far from fp32 (worst cosine {worst} on {check.get('texts')} "
+            f"check texts, needs {AUTO_MIN_COSINE})",
         )
-        return "torch", None
     return "openvino-int8", path
+
+
+def _auto_fp32(
+    encoder: Any, model_folder: str | os.PathLike | None, why: str, level: int = logging.WARNING
+) -> tuple[str, Path | None]:
+    """``auto``'s choice where int8 is not: OpenVINO in fp32 (the same embeddings as torch, and faster on a CPU:
+    1.58x its sentences per second on an AVX2-only CPU, 1.95x with VNNI; BENCHMARKS.md), or torch if that model
+    cannot be made."""
+    logger.log(level, "backend auto: %s; running on openvino (fp32) instead of int8", why)
+    try:
+        return "openvino", _export_to(encoder, "openvino", _cached_export(encoder, "openvino", model_folder))
+    except (ConfigError, ModelError, OSError, ValueError) as exc:
+        logger.warning("backend auto: the OpenVINO model could not be made (%s); running on torch", exc)
+        return "torch", None
 
 
 _INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")

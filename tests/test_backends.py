@@ -304,25 +304,39 @@ def test_a_failed_openvino_conversion_is_one_clear_error_and_leaves_nothing(tiny
 
 
 @needs_openvino
-def test_auto_runs_the_bundled_model_on_openvino_int8_on_a_cpu(monkeypatch, bundled, tmp_path, caplog):
-    """The default: int8 where its check against fp32 passes (on a CPU with VNNI it does); torch where it does not;
-    saved models keep "auto"; weights that change in training fall back to torch instead of quantizing again on
-    every call."""
+def test_auto_runs_the_bundled_model_on_int8_with_vnni_and_on_openvino_fp32_without(
+    monkeypatch, bundled, tmp_path, caplog
+):
+    """The default on a CPU: int8 where the CPU has an int8 dot product and the int8 model passes its check against
+    fp32 (with VNNI it does); OpenVINO in fp32, the same embeddings as torch, on a CPU without; saved models keep
+    "auto"; weights that change in training fall back to torch instead of exporting again on every call."""
     monkeypatch.delenv("SENTSIM_BACKEND", raising=False)
+    ref = bundled.encode(SENTENCES)
+    with caplog.at_level("INFO", logger="sentsim.backends"):
+        default = sentsim.load(device="cpu")
+    assert default.config.backend == "auto"
+    if VNNI:
+        assert default.backend == "openvino-int8"
+    else:
+        assert default.backend == "openvino" and "no int8 dot product (VNNI)" in caplog.text
+        assert (ref * default.encode(SENTENCES)).sum(axis=1).min() > 0.9999  # fp32: exact
+    # the int8 attempt (forced on a CPU where auto skips it): the choice follows the check it records
+    monkeypatch.setattr(backends, "cpu_has_int8_dot_product", lambda: True)
+    caplog.clear()
     with caplog.at_level("WARNING", logger="sentsim.backends"):
-        first = sentsim.load(device="cpu")
-    folder = backends._cache_folder(None, backends._weights_digest(first.encoder))
+        tried = sentsim.load(device="cpu")
+    folder = backends._cache_folder(None, backends._weights_digest(tried.encoder))
     check = json.loads((folder / "sentsim_onnx.json").read_text())[backends._CHECK]
     assert check["texts"] == len(backends.calibration_texts())
     passes = check["worst_cosine"] >= backends.AUTO_MIN_COSINE
     assert passes or not VNNI  # the issue's default on the CPUs it names
-    assert first.backend == ("openvino-int8" if passes else "torch") and first.config.backend == "auto"
+    assert tried.backend == ("openvino-int8" if passes else "openvino") and tried.config.backend == "auto"
     if not passes:  # this CPU: the reason is logged, and the rest is checked with int8 let through
-        assert "too far from fp32" in caplog.text and "no int8 dot product" in caplog.text
+        assert "too far from fp32" in caplog.text
         monkeypatch.setattr(backends, "AUTO_MIN_COSINE", check["worst_cosine"])
     fast = sentsim.load(device="cpu")
     assert fast.backend == "openvino-int8" and fast.config.backend == "auto"
-    cos = (bundled.encode(SENTENCES) * fast.encode(SENTENCES)).sum(axis=1)
+    cos = (ref * fast.encode(SENTENCES)).sum(axis=1)
     assert cos.min() >= MIN_COSINE["openvino-int8"] and cos.mean() < 0.99999, (cos.min(), cos.mean())  # not fp32
     # the same thresholds, the same verdicts on clear cases
     assert fast.compare("A man plays a guitar.", "Someone is playing a guitar.").same
@@ -342,13 +356,36 @@ def test_auto_runs_the_bundled_model_on_openvino_int8_on_a_cpu(monkeypatch, bund
 
 
 @needs_openvino
-def test_auto_runs_on_torch_when_int8_moves_the_model_too_far(monkeypatch, caplog):
+def test_auto_runs_on_openvino_fp32_when_int8_moves_the_model_too_far(monkeypatch, caplog):
     monkeypatch.delenv("SENTSIM_BACKEND", raising=False)
+    monkeypatch.setattr(backends, "cpu_has_int8_dot_product", lambda: True)
     monkeypatch.setattr(backends, "AUTO_MIN_COSINE", 1.01)  # no int8 model can pass this
     with caplog.at_level("WARNING", logger="sentsim.backends"):
         model = sentsim.load(device="cpu")
-    assert model.backend == "torch" and model.config.backend == "auto"
-    assert "int8 moves this model's embeddings too far from fp32" in caplog.text
+    assert model.backend == "openvino" and model.config.backend == "auto"
+    assert "int8 moves this model's embeddings too far from fp32" in caplog.text and "openvino (fp32)" in caplog.text
+
+
+@needs_openvino
+def test_auto_skips_int8_on_a_cpu_without_vnni_or_without_nncf(tiny_model_dir, monkeypatch, caplog):
+    monkeypatch.delenv("SENTSIM_BACKEND", raising=False)
+    made = []
+    real = backends._export_to
+    monkeypatch.setattr(
+        backends,
+        "_export_to",
+        lambda encoder, backend, *a, **k: made.append(backend) or real(encoder, backend, *a, **k),
+    )
+    monkeypatch.setattr(backends, "cpu_has_int8_dot_product", lambda: False)
+    with caplog.at_level("INFO", logger="sentsim.backends"):
+        assert sentsim.load(tiny_model_dir, device="cpu").backend == "openvino"
+    assert made == ["openvino"] and "no int8 dot product" in caplog.text  # no int8 model made and thrown away
+    monkeypatch.setattr(backends, "cpu_has_int8_dot_product", lambda: True)
+    monkeypatch.setattr(backends, "openvino_available", lambda int8=True: not int8)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="sentsim.backends"):
+        assert sentsim.load(tiny_model_dir, device="cpu").backend == "openvino"
+    assert made == ["openvino", "openvino"] and "NNCF is not installed" in caplog.text
 
 
 @needs_openvino
@@ -359,6 +396,12 @@ def test_auto_runs_on_torch_when_the_int8_model_cannot_be_written(tiny_model_dir
         raise PermissionError(13, "Permission denied", str(tmp_path / "onnx"))
 
     monkeypatch.setattr(backends, "_export_to", refuse)
+    with caplog.at_level("WARNING", logger="sentsim.backends"):
+        model = sentsim.load(tiny_model_dir, device="cpu")
+    assert model.backend == "torch" and "could not be made" in caplog.text and "Permission denied" in caplog.text
+    other = not VNNI
+    monkeypatch.setattr(backends, "cpu_has_int8_dot_product", lambda: other)
+    caplog.clear()  # the other kind of CPU: int8 first, or OpenVINO fp32 straight away; torch either way
     with caplog.at_level("WARNING", logger="sentsim.backends"):
         model = sentsim.load(tiny_model_dir, device="cpu")
     assert model.backend == "torch" and "could not be made" in caplog.text and "Permission denied" in caplog.text
