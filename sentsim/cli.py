@@ -30,8 +30,9 @@ def _add_model(p: argparse.ArgumentParser) -> None:
         "--backend",
         default=None,
         choices=BACKENDS,
-        help="how to run the encoder (default: the model's saved one, else auto: openvino-int8 on a CPU where it "
-        "keeps embeddings within 0.99 cosine of fp32, else torch); ONNX and OpenVINO ones export once",
+        help="how to run the encoder (default: the model's saved one, else auto: on a CPU, openvino-int8 where the "
+        "CPU has VNNI and int8 keeps embeddings within 0.99 cosine of fp32, else openvino in fp32; torch on a GPU); "
+        "ONNX and OpenVINO ones export once",
     )
 
 
