@@ -163,7 +163,7 @@ def cpu_has_int8_dot_product() -> bool | None:
     from ``/proc/cpuinfo``; None where that cannot be read (not Linux). Without them, int8 kernels multiply through
     16-bit sums that saturate, and int8 models drift further from fp32: on a 2-core AMD EPYC with AVX2 only, the
     bundled model's worst STS-B test sentence under openvino-int8 is 0.989 cosine to fp32, against 0.992 with VNNI
-    (BENCHMARKS.md), so ``auto``'s check sends it to torch there."""
+    (BENCHMARKS.md), and int8 is slower there than fp32 OpenVINO, so ``auto`` runs ``openvino`` in fp32 there."""
     try:
         with open(_CPUINFO, encoding="utf-8", errors="replace") as f:
             flags = {

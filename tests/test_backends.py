@@ -34,7 +34,7 @@ SENTENCES = [
 # Those int8 bars hold on CPUs with an int8 dot product (VNNI). Without one (AVX2 only), int8 kernels sum through
 # 16-bit values that saturate and drift further: measured on a 2-core AMD EPYC with AVX2 only, on these sentences
 # onnx-int8 worst 0.968 / mean 0.989 and openvino-int8 worst 0.979 / mean 0.996, and openvino-int8's worst STS-B
-# test sentence 0.989; auto's check then keeps such a CPU on torch, so int8 is never its default there.
+# test sentence 0.989; auto skips int8 on such a CPU and runs OpenVINO in fp32, so int8 is never its default there.
 VNNI = backends.cpu_has_int8_dot_product() is not False
 MIN_COSINE = {"onnx": 0.9999, "onnx-int8": 0.95, "openvino": 0.9999, "openvino-int8": 0.99 if VNNI else 0.97}
 MEAN_COSINE = {"onnx": 0.99999, "onnx-int8": 0.99 if VNNI else 0.98, "openvino": 0.99999, "openvino-int8": 0.995}
