@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -92,9 +93,10 @@ def resolve_backend(encoder: Any, model_folder: str | os.PathLike | None = None)
     the CPU with OpenVINO and NNCF installed and an int8 dot product (:func:`cpu_has_int8_dot_product`), provided
     that the int8 model's embedding of every check text (its calibration texts) is within :data:`AUTO_MIN_COSINE`
     cosine of fp32's; else, for a transformer on the CPU with OpenVINO, ``openvino`` in fp32 (no NNCF, a CPU
-    without VNNI, or int8 too far from fp32 for this model, which is logged); else ``torch`` (a GPU, an LSTM,
-    OpenVINO missing, or an export that could not be written). The export is made once per model weights and
-    cached (see :func:`export_backend`), so only the first load pays for it (about a minute for int8)."""
+    without VNNI, an int8 model that could not be made, or int8 too far from fp32 for this model; each logged);
+    else ``torch`` (a GPU, an LSTM, OpenVINO missing, or an fp32 export that could not be written either). The
+    export is made once per model weights and cached (see :func:`export_backend`), so only the first load pays
+    for it (about a minute for int8)."""
     return _auto_choice(encoder, model_folder)[0]
 
 
@@ -126,9 +128,8 @@ def _auto_choice(encoder: Any, model_folder: str | os.PathLike | None) -> tuple[
             )
         path = _export_to(encoder, "openvino-int8", cached)
         check = json.loads((path.parent / _RECORD).read_text()).get(_CHECK, {})
-    except (ConfigError, ModelError, OSError, ValueError) as exc:  # e.g. no folder it may write the export to
-        logger.warning("backend auto: the int8 model could not be made (%s); running on torch", exc)
-        return "torch", None
+    except (ConfigError, ModelError, OSError, ValueError) as exc:  # e.g. the quantizer failed, or no folder
+        return _auto_fp32(encoder, model_folder, f"the int8 model could not be made ({exc})")
     worst = check.get("worst_cosine")
     if worst is None or worst < AUTO_MIN_COSINE:
         return _auto_fp32(
@@ -163,9 +164,15 @@ def cpu_has_int8_dot_product() -> bool | None:
     from ``/proc/cpuinfo``; None where that cannot be read (not Linux). Without them, int8 kernels multiply through
     16-bit sums that saturate, and int8 models drift further from fp32: on a 2-core AMD EPYC with AVX2 only, the
     bundled model's worst STS-B test sentence under openvino-int8 is 0.989 cosine to fp32, against 0.992 with VNNI
-    (BENCHMARKS.md), and int8 is slower there than fp32 OpenVINO, so ``auto`` runs ``openvino`` in fp32 there."""
+    (BENCHMARKS.md), and int8 is slower there than fp32 OpenVINO, so ``auto`` runs ``openvino`` in fp32 there.
+    The file is read once per process (it is long on a many-core machine, and the CPU does not change)."""
+    return _int8_dot_product_in(_CPUINFO)
+
+
+@functools.cache  # one entry in practice: the path is /proc/cpuinfo
+def _int8_dot_product_in(cpuinfo: str) -> bool | None:
     try:
-        with open(_CPUINFO, encoding="utf-8", errors="replace") as f:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
             flags = {
                 word
                 for line in f

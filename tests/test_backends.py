@@ -304,6 +304,25 @@ def test_a_failed_openvino_conversion_is_one_clear_error_and_leaves_nothing(tiny
 
 
 @needs_openvino
+@needs_openvino
+def test_auto_runs_on_openvino_fp32_when_the_int8_model_cannot_be_made(tiny_model_dir, monkeypatch, caplog):
+    monkeypatch.delenv("SENTSIM_BACKEND", raising=False)
+    monkeypatch.setattr(backends, "cpu_has_int8_dot_product", lambda: True)
+    real = backends._export_to
+
+    def quantizer_fails(encoder, backend, *args, **kwargs):
+        if backend == "openvino-int8":
+            raise ModelError("openvino_model_qint8.xml: the OpenVINO export failed (exit code 1): nncf broke")
+        return real(encoder, backend, *args, **kwargs)
+
+    monkeypatch.setattr(backends, "_export_to", quantizer_fails)
+    with caplog.at_level("WARNING", logger="sentsim.backends"):
+        model = sentsim.load(tiny_model_dir, device="cpu")
+    assert model.backend == "openvino" and model.config.backend == "auto"
+    assert "the int8 model could not be made" in caplog.text and "nncf broke" in caplog.text
+
+
+@needs_openvino
 def test_auto_runs_the_bundled_model_on_int8_with_vnni_and_on_openvino_fp32_without(
     monkeypatch, bundled, tmp_path, caplog
 ):
@@ -442,18 +461,24 @@ def test_the_quantizing_child_runs_with_nncf_telemetry_off(tiny_model_dir, tmp_p
 
 
 def test_the_cpu_probe_reads_the_int8_dot_product_flags(tmp_path, monkeypatch):
-    info = tmp_path / "cpuinfo"
-    monkeypatch.setattr(backends, "_CPUINFO", str(info))
-    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu sse avx2 fma\n")
-    assert backends.cpu_has_int8_dot_product() is False  # AVX2 only
-    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n")
-    assert backends.cpu_has_int8_dot_product() is True
-    info.write_text("processor\t: 0\nFeatures\t: fp asimd crc32 atomics asimddp\n")  # Arm
-    assert backends.cpu_has_int8_dot_product() is True
-    info.write_text("processor\t: 0\n")  # no flags line: unknown
-    assert backends.cpu_has_int8_dot_product() is None
+    cases = [
+        ("processor\t: 0\nflags\t\t: fpu sse avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu sse avx2 fma\n", False),  # AVX2
+        ("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n", True),
+        ("processor\t: 0\nFeatures\t: fp asimd crc32 atomics asimddp\n", True),  # Arm
+        ("processor\t: 0\n", None),  # no flags line: unknown
+    ]
+    for i, (text, expected) in enumerate(cases):
+        info = tmp_path / f"cpuinfo{i}"
+        info.write_text(text)
+        monkeypatch.setattr(backends, "_CPUINFO", str(info))
+        assert backends.cpu_has_int8_dot_product() is expected, text
     monkeypatch.setattr(backends, "_CPUINFO", str(tmp_path / "missing"))  # not Linux
     assert backends.cpu_has_int8_dot_product() is None
+    # read once per process: a second call does not open the file again
+    info = tmp_path / "cpuinfo0"
+    monkeypatch.setattr(backends, "_CPUINFO", str(info))
+    info.unlink()
+    assert backends.cpu_has_int8_dot_product() is False
 
 
 @needs_openvino
