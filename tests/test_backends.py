@@ -304,7 +304,6 @@ def test_a_failed_openvino_conversion_is_one_clear_error_and_leaves_nothing(tiny
 
 
 @needs_openvino
-@needs_openvino
 def test_auto_runs_on_openvino_fp32_when_the_int8_model_cannot_be_made(tiny_model_dir, monkeypatch, caplog):
     monkeypatch.delenv("SENTSIM_BACKEND", raising=False)
     monkeypatch.setattr(backends, "cpu_has_int8_dot_product", lambda: True)
