@@ -13,6 +13,9 @@ those questions plus the train questions of the dev out-of-scope intents; `FAQBo
 and margin on them. Test queries: the test questions of the in-scope intents and of the test out-of-scope intents,
 which the bot has never seen in any form. Reported on test: in-scope accuracy (answered and right), out-of-scope
 recall (not answered), and top-1 accuracy without abstaining. Test questions choose nothing.
+Beside them, a ceiling that is not a result: the most out-of-scope recall any one threshold on the best score
+would give on test while in-scope accuracy stays >= 90 (issue 4's target asks 85 there), chosen in hindsight on test
+to show how far the score rule is from the target, whatever the calibration.
 
 latency: one `ask` at a time on BANKING77 test questions, after a warm-up, over FAQs of 1,000 and 10,000 BANKING77
 train questions and of 100,000 entries (the 10,000 embeddings repeated with small noise), each with the bot's
@@ -80,6 +83,27 @@ def oos_split(train, test, seed: int):
     return faq, dev, test_q
 
 
+def best_recall_at_accuracy(
+    scores: np.ndarray, right: np.ndarray, in_scope: np.ndarray, floor: float = 0.90
+) -> float | None:
+    """The most out-of-scope recall any one score threshold gives while in-scope accuracy stays >= ``floor``.
+
+    A ceiling read off the test curve itself, not a calibrated figure: it says how far the score rule is from a
+    target such as issue 4's (in-scope accuracy 90 with out-of-scope recall 85) even with the best threshold in
+    hindsight. ``right``: the top match is the expected answer (in-scope queries only). None when no threshold
+    keeps ``floor``.
+    """
+    scores, right, in_scope = (np.asarray(a) for a in (scores, right, in_scope))
+    n_in, n_out = int(in_scope.sum()), int((~in_scope).sum())
+    best = None
+    for t in np.r_[np.unique(scores), np.inf]:  # answer when score >= t
+        answered = scores >= t
+        if n_in and (answered & right & in_scope).sum() / n_in >= floor:
+            recall = float((~answered & ~in_scope).sum() / n_out) if n_out else 0.0
+            best = recall if best is None else max(best, recall)
+    return best
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return round(statistics.fmean(values), 4), round(statistics.stdev(values), 4) if len(values) > 1 else 0.0
 
@@ -105,11 +129,18 @@ def part_oos(model, data: Path, seeds: list[int], train_epochs: float = 0) -> di
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         bot = FAQBot.from_pairs([(q, i, i) for q, i in faq], model=seed_model, show_progress=False)  # id = intent
+        ceiling = None
         for objective in ("balanced", "precision"):
             bot.calibrate([q for q, _ in dev], [e for _, e in dev], objective=objective, target_precision=0.95)
             answers = bot.ask_many([q for q, _ in test_q], alternatives=0)
             inn = [(a, e) for a, (_, e) in zip(answers, test_q) if e is not None]
             out = [a for a, (_, e) in zip(answers, test_q) if e is None]
+            if ceiling is None:  # the threshold's best case on test, from the raw best scores (no margin)
+                ceiling = best_recall_at_accuracy(
+                    np.array([a.score for a in answers]),
+                    np.array([e is not None and a.id == e for a, (_, e) in zip(answers, test_q)]),
+                    np.array([e is not None for _, e in test_q]),
+                )
             row = {
                 "seed": seed,
                 "objective": objective,
@@ -122,6 +153,7 @@ def part_oos(model, data: Path, seeds: list[int], train_epochs: float = 0) -> di
                 "in_scope_accuracy": round(100 * sum(a.answer == e for a, e in inn) / len(inn), 2),
                 "out_of_scope_recall": round(100 * sum(a.answer is None for a in out) / len(out), 2),
                 "top1_no_abstain": round(100 * sum(a.id == e for a, e in inn) / len(inn), 2),
+                "oos_recall_at_in_scope_90_test_ceiling": None if ceiling is None else round(100 * ceiling, 2),
                 "faq_train_epochs": train_epochs,
                 "faq_train_wall_s": wall,
                 "dev": bot.calibration,
@@ -135,6 +167,10 @@ def part_oos(model, data: Path, seeds: list[int], train_epochs: float = 0) -> di
             k: _mean_std([r[k] for r in sel])
             for k in ("in_scope_accuracy", "out_of_scope_recall", "top1_no_abstain", "threshold")
         }
+    ceilings = [r["oos_recall_at_in_scope_90_test_ceiling"] for r in rows if r["objective"] == "balanced"]
+    summary["oos_recall_at_in_scope_90_test_ceiling"] = (
+        _mean_std([c if c is not None else 0.0 for c in ceilings]) if ceilings else None
+    )
     return {"rows": rows, "summary": summary}
 
 
@@ -318,12 +354,19 @@ def main(argv: list[str] | None = None) -> int:
         record["oos"] = part_oos(model, data, [int(s) for s in args.seeds.split(",")], args.train_epochs)
         print("\n| objective | in-scope accuracy | out-of-scope recall | top-1 without abstaining | threshold |")
         print("| --- | --- | --- | --- | --- |")
-        for objective, s in record["oos"]["summary"].items():
+        for objective in ("balanced", "precision"):
+            s = record["oos"]["summary"][objective]
             cells = [
                 f"{s[k][0]:.2f} ± {s[k][1]:.2f}"
                 for k in ("in_scope_accuracy", "out_of_scope_recall", "top1_no_abstain")
             ]
             print(f"| {objective} | " + " | ".join(cells) + f" | {s['threshold'][0]:.4f} |")
+        ceiling = record["oos"]["summary"]["oos_recall_at_in_scope_90_test_ceiling"]
+        if ceiling:
+            print(
+                f"\nCeiling read off the test curve (best threshold in hindsight, not a result): out-of-scope recall "
+                f"{ceiling[0]:.2f} ± {ceiling[1]:.2f} while in-scope accuracy stays >= 90 (0 where none keeps 90)."
+            )
     if args.part in ("latency", "all"):
         record["latency"] = part_latency(model, data, args.queries, [int(s) for s in args.sizes.split(",")])
         print("\n| entries | index | ask p50 ms | ask p99 ms | encode one p50 ms: sentsim | encode one p50 ms: peer |")

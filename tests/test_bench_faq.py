@@ -30,3 +30,21 @@ def test_oos_split_keeps_test_intents_out_of_the_faq_and_dev():
     again = bench.oos_split(train, test, seed=1)
     assert again == (faq, dev, test_q)  # seeded
     assert bench.oos_split(train, test, seed=2)[0] != faq
+
+
+def test_best_recall_at_accuracy_is_the_best_threshold_that_keeps_the_floor():
+    import numpy as np
+
+    bench = _bench()
+    # in scope: four queries, three right (0.9, 0.8, 0.7) and one wrong (0.95); out of scope: 0.85, 0.75, 0.5
+    scores = np.array([0.9, 0.8, 0.7, 0.95, 0.85, 0.75, 0.5])
+    right = np.array([True, True, True, False, False, False, False])
+    in_scope = np.array([True, True, True, True, False, False, False])
+    # accuracy >= 0.75 needs all three right ones answered (t <= 0.7): out-of-scope recall 1/3 (only 0.5 refused)
+    assert bench.best_recall_at_accuracy(scores, right, in_scope, floor=0.75) == 1 / 3
+    # accuracy >= 0.5 lets t = 0.8: the 0.75 and 0.5 queries refused, 0.85 answered
+    assert bench.best_recall_at_accuracy(scores, right, in_scope, floor=0.5) == 2 / 3
+    # no threshold reaches an accuracy above the top-1 (3 of 4)
+    assert bench.best_recall_at_accuracy(scores, right, in_scope, floor=0.9) is None
+    # a shuffled score order changes the answer: the right ones below every out-of-scope one
+    assert bench.best_recall_at_accuracy(np.array([0.1, 0.2, 0.3, 0.95, 0.85, 0.75, 0.5]), right, in_scope, 0.75) == 0
