@@ -134,7 +134,7 @@ def build_lstm(
 
     if hidden_dim < 1 or num_layers < 1 or max_seq_length < 2:
         raise ConfigError("hidden_dim and num_layers must be >= 1 and max_seq_length >= 2")
-    transformer = load(base, device="cpu").encoder[0]
+    transformer = load(base, device="cpu", backend="torch").encoder[0]  # only its weights: no export
     if not hasattr(transformer, "auto_model"):
         raise ModelError(f"{base}: the LSTM needs a transformer base model to take its tokenizer and embeddings from")
     weights = transformer.auto_model.get_input_embeddings().weight.detach().clone()  # (vocab, dim)
