@@ -45,6 +45,40 @@ def test_grouped_lstm_gives_the_embeddings_sentence_transformers_gives(tiny_mode
     np.testing.assert_allclose(changed, _plain(model, TEXTS), atol=1e-5)
 
 
+def test_grouped_lstm_runs_its_batches_on_threads_and_gives_them_back(tiny_model_dir, monkeypatch):
+    import torch
+
+    model = build_lstm(tiny_model_dir, hidden_dim=8, max_seq_length=16)
+    texts = TEXTS * 5 + [f"sentence {i} " * (i % 9) for i in range(30)]  # many lengths: many batches
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        two = model.encode(texts, batch_size=4)  # batches dealt to 2 threads
+        assert torch.get_num_threads() == 2  # each worker ran on 1 thread; the caller's setting is back
+        torch.set_num_threads(1)
+        one = model.encode(texts, batch_size=4)  # one thread: the batches run in turn
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_allclose(two, one, atol=1e-6)
+    np.testing.assert_allclose(two, _plain(model, texts), atol=1e-5)
+
+
+def test_grouped_lstm_in_bf16_stays_within_0_99_of_fp32_and_reloads_so(tiny_model_dir, tmp_path):
+    model = build_lstm(tiny_model_dir, hidden_dim=32, max_seq_length=32)
+    texts = TEXTS + [f"sentence number {i} about topic {i % 7}" for i in range(40)]
+    fp32 = model.encode(texts, batch_size=8)
+    fast = model.set_backend("torch-bf16").encode(texts, batch_size=8)
+    assert fast.dtype == np.float32 and model.backend == "torch-bf16"
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)  # pooled and normalised in fp32
+    cos = (fp32 * fast).sum(axis=1)
+    assert cos.min() >= 0.99 and np.abs(fast - fp32).max() > 0, cos.min()  # bf16 did run, and stayed close
+    folder = model.save(tmp_path / "student")
+    again = sentsim.load(folder, device="cpu")
+    assert again.backend == "torch-bf16" and again.config.backend == "torch-bf16"
+    np.testing.assert_allclose(again.encode(texts, batch_size=8), fast, atol=1e-6)
+    assert sentsim.load(folder, device="cpu", backend="torch").backend == "torch"
+
+
 def test_grouped_lstm_is_only_used_for_the_lstm_layout(tiny_model_dir):
     transformer = sentsim.load(tiny_model_dir)
     transformer.encode(["hello"])
