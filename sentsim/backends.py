@@ -12,8 +12,14 @@ normalising of the sentence-transformers modules after the transformer are done 
 ``auto``, the default, is ``openvino-int8`` for a transformer on the CPU when OpenVINO and NNCF are installed, the
 CPU has an int8 dot product (VNNI) and the int8 model keeps the embedding of each of its check texts within
 :data:`AUTO_MIN_COSINE` cosine of fp32; ``openvino`` (fp32, the same embeddings as torch) for a transformer on the
-CPU otherwise; and ``torch`` on a GPU, for an LSTM, or without OpenVINO (:func:`resolve_backend`).
+CPU otherwise; for the LSTM encoder, ``torch-bf16`` on a CPU that computes bf16 natively (AVX-512 BF16 or AMX;
+:func:`cpu_has_native_bf16`), else ``torch``; and ``torch`` on a GPU or without OpenVINO (:func:`resolve_backend`).
 ``$SENTSIM_BACKEND`` overrides that choice.
+
+``torch-bf16`` is the torch model itself run under ``torch.autocast`` in bfloat16: the weights stay fp32 (training
+and saving are unchanged, and a weight changed in place is used at once, with no export to keep fresh), the matrix
+products run in bf16, and the pooling and normalising after them in fp32. It runs any encoder; it is fast only
+where the CPU has bf16 instructions.
 
 The export happens once per model and is cached: in the model's own folder under ``onnx/`` (where
 sentence-transformers' own ONNX backend reads ``model.onnx``), or, for a folder sentsim must not write to (the
@@ -60,11 +66,12 @@ __all__ = [
     "resolve_backend",
     "calibration_texts",
     "cpu_has_int8_dot_product",
+    "cpu_has_native_bf16",
     "SHORT_TEXTS",
 ]
 
-Backend = Literal["auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]
-BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
+Backend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8", "openvino", "openvino-int8"]
+BACKENDS: tuple[str, ...] = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8", "openvino", "openvino-int8")
 # ``auto`` (the default) picks openvino-int8 where it keeps the model's embeddings within this cosine of fp32 on
 # every check text, and torch elsewhere (see :func:`resolve_backend`); the issue's bar for a fast default.
 AUTO_MIN_COSINE = 0.99
@@ -94,7 +101,8 @@ def resolve_backend(encoder: Any, model_folder: str | os.PathLike | None = None)
     that the int8 model's embedding of every check text (its calibration texts) is within :data:`AUTO_MIN_COSINE`
     cosine of fp32's; else, for a transformer on the CPU with OpenVINO, ``openvino`` in fp32 (no NNCF, a CPU
     without VNNI, an int8 model that could not be made, or int8 too far from fp32 for this model; each logged);
-    else ``torch`` (a GPU, an LSTM, OpenVINO missing, or an fp32 export that could not be written either). The
+    for an LSTM on the CPU, ``torch-bf16`` where the CPU has native bf16 (:func:`cpu_has_native_bf16`), else
+    ``torch``; else ``torch`` (a GPU, OpenVINO missing, or an fp32 export that could not be written either). The
     export is made once per model weights and cached (see :func:`export_backend`), so only the first load pays
     for it (about a minute for int8)."""
     return _auto_choice(encoder, model_folder)[0]
@@ -109,7 +117,11 @@ def _auto_choice(encoder: Any, model_folder: str | os.PathLike | None) -> tuple[
         except ConfigError as exc:
             raise ConfigError(f"SENTSIM_BACKEND: {exc}") from None
     device = getattr(getattr(encoder, "device", None), "type", "cpu")
-    if device != "cpu" or not openvino_available(int8=False):
+    if device != "cpu":
+        return "torch", None
+    if any(type(module).__name__ == "LSTM" for module in encoder):  # no export for it: torch, in bf16 where native
+        return ("torch-bf16" if cpu_has_native_bf16() else "torch"), None
+    if not openvino_available(int8=False):
         return "torch", None
     try:
         _check_supported(encoder)
@@ -156,6 +168,7 @@ def _auto_fp32(
 
 
 _INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")
+_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # "bf16": Arm's Features line
 _CPUINFO = "/proc/cpuinfo"
 
 
@@ -169,19 +182,31 @@ def cpu_has_int8_dot_product() -> bool | None:
     return _int8_dot_product_in(_CPUINFO)
 
 
-@functools.cache  # one entry in practice: the path is /proc/cpuinfo
+def cpu_has_native_bf16() -> bool | None:
+    """Whether this CPU computes bfloat16 products natively (x86 AVX-512 BF16 or AMX; Arm's BF16), from
+    ``/proc/cpuinfo``; None where that cannot be read. ``auto`` runs the LSTM encoder in bf16 (``torch-bf16``) only
+    there: elsewhere bf16 is emulated and slower than fp32."""
+    flags = _cpu_flags(_CPUINFO)
+    return any(flag in flags for flag in _BF16_FLAGS) if flags else None
+
+
 def _int8_dot_product_in(cpuinfo: str) -> bool | None:
+    flags = _cpu_flags(cpuinfo)
+    return any(flag in flags for flag in _INT8_DOT_FLAGS) if flags else None
+
+
+@functools.cache  # one entry in practice: the path is /proc/cpuinfo
+def _cpu_flags(cpuinfo: str) -> frozenset[str] | None:
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as f:
-            flags = {
+            return frozenset(
                 word
                 for line in f
                 if line.split(":", 1)[0].strip() in ("flags", "Features")
                 for word in line.split(":", 1)[1].split()
-            }
+            )
     except OSError:
         return None
-    return any(flag in flags for flag in _INT8_DOT_FLAGS) if flags else None
 
 
 def onnx_available() -> bool:
@@ -460,7 +485,7 @@ def export_backend(
             extra modules).
     """
     check_backend(backend)
-    if backend in ("torch", "auto"):
+    if backend in ("torch", "torch-bf16", "auto"):
         raise ConfigError(f"the {backend} backend has no exported model file")
     if backend.startswith("openvino"):
         if not openvino_available(int8=backend.endswith("int8")):

@@ -99,8 +99,8 @@ class SiameseModel:
 
     @property
     def backend(self) -> str:
-        """How :meth:`encode` runs the encoder now: ``torch``, ``onnx``, ``onnx-int8``, ``openvino`` or
-        ``openvino-int8`` (see :mod:`sentsim.backends`); for ``auto``, the one it chose."""
+        """How :meth:`encode` runs the encoder now: ``torch``, ``torch-bf16``, ``onnx``, ``onnx-int8``, ``openvino``
+        or ``openvino-int8`` (see :mod:`sentsim.backends`); for ``auto``, the one it chose."""
         return self._backend
 
     def set_backend(self, backend: str) -> SiameseModel:
@@ -115,7 +115,7 @@ class SiameseModel:
 
         check_backend(backend)
         chosen, path = _auto_choice(self.encoder, self.source) if backend == "auto" else (backend, None)
-        if chosen == "torch":
+        if chosen in ("torch", "torch-bf16"):  # the torch model itself, no export
             self._fast = None
         else:
             path = path or export_backend(self.encoder, chosen, self.source)
@@ -215,16 +215,24 @@ class SiameseModel:
             from sentsim.recurrent import GroupedLSTM
 
             self._grouped = GroupedLSTM(self.encoder) if GroupedLSTM.applies(self.encoder) else False
+        bf16 = self._backend == "torch-bf16"
         if self._grouped:
-            emb = self._grouped.encode(texts, batch_size=batch_size, show_progress_bar=show_progress_bar)
+            emb = self._grouped.encode(texts, batch_size=batch_size, show_progress_bar=show_progress_bar, bf16=bf16)
             return emb[0] if single else emb
-        emb = self.encoder.encode(
-            texts,
-            batch_size=batch_size,
-            show_progress_bar=show_progress_bar,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        ).astype(np.float32, copy=False)
+        if bf16:  # products in bf16, the embedding normalised in fp32
+            with _autocast(self.encoder):
+                emb = self.encoder.encode(
+                    texts, batch_size=batch_size, show_progress_bar=show_progress_bar, convert_to_tensor=True
+                )
+            emb = _normalized(emb.float().cpu().numpy())
+        else:
+            emb = self.encoder.encode(
+                texts,
+                batch_size=batch_size,
+                show_progress_bar=show_progress_bar,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            ).astype(np.float32, copy=False)
         return emb[0] if single else emb
 
     # ------------------------------------------------------------------ similarity head
@@ -310,6 +318,21 @@ def _copy_export(source: Path, target: Path) -> None:
     for item in source.iterdir():
         if item.is_file() and not item.name.startswith("."):
             shutil.copy2(item, target / item.name)
+
+
+def _autocast(encoder: Any):
+    """``torch.autocast`` in bfloat16 on the encoder's device: what ``torch-bf16`` runs under."""
+    import torch
+
+    return torch.autocast(getattr(getattr(encoder, "device", None), "type", "cpu"), dtype=torch.bfloat16)
+
+
+def _normalized(emb: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length in float32, as sentence-transformers' ``normalize_embeddings`` does (a zero row
+    stays zero)."""
+    emb = np.asarray(emb, dtype=np.float32)
+    norms = np.linalg.norm(emb, axis=1, keepdims=True)
+    return emb / np.maximum(norms, 1e-12)
 
 
 def _weights_version(parameters: list[Any]) -> int:

@@ -89,6 +89,20 @@ def test_a_saved_model_reloads_with_its_backend_and_its_export(tiny_model_dir, t
     assert (torch_one.encode(SENTENCES[:5]) * again.encode(SENTENCES[:5])).sum(1).min() > 0.9999
 
 
+def test_torch_bf16_keeps_each_sentence_within_0_99_of_fp32_and_needs_no_export(bundled, tmp_path):
+    fast = sentsim.load(backend="torch-bf16", device="cpu")
+    assert fast.backend == "torch-bf16"
+    ref, got = bundled.encode(SENTENCES), fast.encode(SENTENCES, batch_size=8)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cos = (ref * got).sum(axis=1)
+    assert cos.min() >= 0.99 and cos.max() < 1 - 1e-7, (cos.min(), cos.max())  # bf16 ran, and stayed close
+    assert str(next(fast.encoder.parameters()).dtype) == "torch.float32"  # weights stay fp32: autocast, no cast
+    with pytest.raises(ConfigError, match="torch-bf16"):
+        backends.export_backend(fast.encoder, "torch-bf16", tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
 def test_changed_weights_are_exported_again(tiny_model_dir, tmp_path):
     import shutil
 
@@ -126,7 +140,8 @@ def test_int8_export_is_cached_and_reused(tiny_model_dir, tmp_path):
 
 
 def test_bad_choices_are_one_clear_error(tiny_model_dir, monkeypatch):
-    with pytest.raises(ConfigError, match="one of auto, torch, onnx, onnx-int8, openvino, openvino-int8, not 'trt'"):
+    choices = "auto, torch, torch-bf16, onnx, onnx-int8, openvino, openvino-int8"
+    with pytest.raises(ConfigError, match=f"one of {choices}, not 'trt'"):
         sentsim.load(tiny_model_dir, backend="trt")
     lstm = sentsim.build_lstm(tiny_model_dir, hidden_dim=8, device="cpu")
     with pytest.raises(ConfigError, match="transformer encoders only"):
@@ -427,7 +442,10 @@ def test_auto_runs_on_torch_when_the_int8_model_cannot_be_written(tiny_model_dir
 
 def test_auto_runs_an_lstm_and_a_model_without_openvino_on_torch(tiny_model_dir, monkeypatch):
     monkeypatch.delenv("SENTSIM_BACKEND", raising=False)
+    monkeypatch.setattr(backends, "cpu_has_native_bf16", lambda: False)
     assert sentsim.build_lstm(tiny_model_dir, hidden_dim=8, device="cpu").backend == "torch"
+    monkeypatch.setattr(backends, "cpu_has_native_bf16", lambda: True)  # the LSTM in bf16 only where it is native
+    assert sentsim.build_lstm(tiny_model_dir, hidden_dim=8, device="cpu").backend == "torch-bf16"
     monkeypatch.setattr(backends, "openvino_available", lambda int8=True: False)
     model = sentsim.load(tiny_model_dir, device="cpu")
     assert model.backend == "torch" and model.config.backend == "auto"
@@ -466,11 +484,18 @@ def test_the_cpu_probe_reads_the_int8_dot_product_flags(tmp_path, monkeypatch):
         ("processor\t: 0\nFeatures\t: fp asimd crc32 atomics asimddp\n", True),  # Arm
         ("processor\t: 0\n", None),  # no flags line: unknown
     ]
+    bf16 = [False, True, False, None]  # AVX-512 BF16 on the second; the Arm one has no "bf16" feature
     for i, (text, expected) in enumerate(cases):
         info = tmp_path / f"cpuinfo{i}"
         info.write_text(text)
         monkeypatch.setattr(backends, "_CPUINFO", str(info))
         assert backends.cpu_has_int8_dot_product() is expected, text
+        assert backends.cpu_has_native_bf16() is bf16[i], text
+    for text in ("flags\t\t: avx2 amx_bf16 amx_tile\n", "Features\t: fp asimd bf16 i8mm\n"):  # AMX; Arm's BF16
+        info = tmp_path / f"bf16-{len(text)}"
+        info.write_text(text)
+        monkeypatch.setattr(backends, "_CPUINFO", str(info))
+        assert backends.cpu_has_native_bf16() is True, text
     monkeypatch.setattr(backends, "_CPUINFO", str(tmp_path / "missing"))  # not Linux
     assert backends.cpu_has_int8_dot_product() is None
     # read once per process: a second call does not open the file again
