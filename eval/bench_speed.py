@@ -4,11 +4,13 @@ Run:  python eval/bench_speed.py [--rounds 5] [--queries 300] [--model DIR] [--l
                                  [--st-python ../st-onnx/bin/python]
 
 Steps:
-1. Load the peer (plain `SentenceTransformer`, the same model) and sentsim's backends: torch, onnx, onnx-int8,
-   openvino, openvino-int8 (each export is made once and cached; its time is printed, not counted). On a CPU with
-   native bf16, where openvino-int8 runs its float operations in bf16, also that model in f32
+1. Load the peer (plain `SentenceTransformer`, the same model) and sentsim's backends: torch, torch-bf16, onnx,
+   onnx-int8, openvino, openvino-int8 (each export is made once and cached; its time is printed, not counted). On
+   a CPU with native bf16, where openvino-int8 runs its float operations in bf16, also that model in f32
    ("openvino-int8-f32"), to show what bf16 changes. With
-   `--lstm`, also that LSTM model (the distilled student of eval/bench_student.py), as one more encoder. With
+   `--lstm`, also that LSTM model (the distilled student of eval/bench_student.py) on the backend `auto` picks for
+   it ("lstm": torch-bf16 on a CPU with native bf16, else torch) and, where that is not torch, in fp32 torch
+   ("lstm-fp32"), to show what bf16 changes. With
    `--st-python`, also sentence-transformers' own ONNX int8 backend ("st-onnx-int8"), which needs a second Python
    environment (see eval/st_worker.py); it runs there as a worker process that times its own `encode` calls.
 2. Accuracy: STS-B test Spearman x100 (cosine) for every backend, and the cosine of each sentence's embedding to
@@ -42,7 +44,7 @@ import numpy as np
 import sentsim
 
 ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
+BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8", "openvino", "openvino-int8")
 
 
 def read_sts(data: Path, split: str = "test") -> tuple[list[str], list[tuple[str, str, float]]]:
@@ -147,8 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     if f32 is not None:  # on a CPU with native bf16, also the int8 model with its float operations in f32
         encoders["openvino-int8-f32"] = lambda texts, bs: f32.encode(texts, batch_size=bs)
     if args.lstm:
-        student = sentsim.load(args.lstm, device="cpu")
+        student = sentsim.load(args.lstm, device="cpu", backend="auto")
         encoders["lstm"] = lambda texts, bs: student.encode(texts, batch_size=bs)
+        if student.backend != "torch":
+            exact = sentsim.load(args.lstm, device="cpu", backend="torch")
+            encoders["lstm-fp32"] = lambda texts, bs: exact.encode(texts, batch_size=bs)
+        print(f"LSTM student: auto picked {student.backend}", flush=True)
     remote = None
     if args.st_python:
         cache = ROOT / "eval" / "results" / f"st-onnx-{args.st_config}"
@@ -248,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         "throughput": throughput,
         "one_query": single,
         "faq_ask": asks,
+        "lstm_backend": student.backend if args.lstm else None,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -260,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         a, t, s = accuracy[n], throughput[n], single[n]
         label = {
             "peer": "plain sentence-transformers (peer)",
-            "lstm": f"sentsim LSTM ({args.lstm})",
+            "lstm": f"sentsim LSTM ({args.lstm}), backend=auto ({student.backend})" if args.lstm else "",
+            "lstm-fp32": f"sentsim LSTM ({args.lstm}), backend=torch (fp32)",
             "st-onnx-int8": f"sentence-transformers, backend=onnx, int8 {args.st_config} (second environment)",
             "openvino-int8-f32": "sentsim, backend=openvino-int8 with its float operations in f32 (not bf16)",
         }.get(n, f"sentsim, backend={n}")
