@@ -31,7 +31,8 @@ def _add_model(p: argparse.ArgumentParser) -> None:
         default=None,
         choices=BACKENDS,
         help="how to run the encoder (default: the model's saved one, else auto: on a CPU, openvino-int8 where the "
-        "CPU has VNNI and int8 keeps embeddings within 0.99 cosine of fp32, else openvino in fp32; torch on a GPU); "
+        "CPU has VNNI and int8 keeps embeddings within 0.99 cosine of fp32, else openvino in fp32; for an LSTM, "
+        "torch-bf16 where the CPU has native bf16, else torch; torch on a GPU); "
         "ONNX and OpenVINO ones export once",
     )
 

@@ -41,7 +41,8 @@ class ModelConfig:
         threshold_source: where the thresholds came from, in words.
         backend: how :func:`sentsim.load` runs the encoder by default: one of :data:`sentsim.backends.BACKENDS` (see
             :mod:`sentsim.backends`); ``auto`` chooses when the model is loaded (on a CPU, int8 where the CPU has
-            VNNI and int8 is close enough to fp32, else OpenVINO in fp32; torch on a GPU).
+            VNNI and int8 is close enough to fp32, else OpenVINO in fp32; for an LSTM, torch-bf16 where the CPU
+            has native bf16, else torch; torch on a GPU).
 
     Example:
         >>> cfg = ModelConfig(metric="cosine", thresholds={"cosine": 0.7})
