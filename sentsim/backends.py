@@ -21,6 +21,11 @@ and saving are unchanged, and a weight changed in place is used at once, with no
 products run in bf16, and the pooling and normalising after them in fp32. It runs any encoder; it is fast only
 where the CPU has bf16 instructions.
 
+``openvino-bf16`` is the fp32 OpenVINO model (the same file as ``openvino``) run with OpenVINO's floating-point
+operations in bf16: on a CPU with native bf16 (AVX-512 BF16, AMX) it is much faster than ``openvino`` and far
+closer to fp32 than int8 (BENCHMARKS.md). Where bf16 would only be emulated it runs in f32, as ``openvino``, and
+says so in the log.
+
 The export happens once per model and is cached: in the model's own folder under ``onnx/`` (where
 sentence-transformers' own ONNX backend reads ``model.onnx``), or, for a folder sentsim must not write to (the
 bundled model, a hub model), under ``$SENTSIM_CACHE`` (default ``~/.cache/sentsim``). Each file is written to a
@@ -70,8 +75,17 @@ __all__ = [
     "SHORT_TEXTS",
 ]
 
-Backend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8", "openvino", "openvino-int8"]
-BACKENDS: tuple[str, ...] = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8", "openvino", "openvino-int8")
+Backend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8", "openvino", "openvino-bf16", "openvino-int8"]
+BACKENDS: tuple[str, ...] = (
+    "auto",
+    "torch",
+    "torch-bf16",
+    "onnx",
+    "onnx-int8",
+    "openvino",
+    "openvino-bf16",
+    "openvino-int8",
+)
 # ``auto`` (the default) picks openvino-int8 where it keeps the model's embeddings within this cosine of fp32 on
 # every check text, and torch elsewhere (see :func:`resolve_backend`); the issue's bar for a fast default.
 AUTO_MIN_COSINE = 0.99
@@ -79,6 +93,7 @@ _FILES = {
     "onnx": "model.onnx",
     "onnx-int8": "model_qint8.onnx",
     "openvino": "openvino_model.xml",
+    "openvino-bf16": "openvino_model.xml",  # the fp32 model, run with bf16 products: one file, one record entry
     "openvino-int8": "openvino_model_qint8.xml",
 }
 _RECORD = "sentsim_onnx.json"
@@ -472,7 +487,7 @@ def export_backend(
 
     Args:
         encoder: A sentence-transformers model: a Transformer, then Pooling and Normalize modules only.
-        backend: ``onnx``, ``onnx-int8``, ``openvino`` or ``openvino-int8``.
+        backend: ``onnx``, ``onnx-int8``, ``openvino`` (``openvino-bf16`` runs that file) or ``openvino-int8``.
         model_folder: The folder the model was loaded from, whose ``onnx/`` holds the export when writable.
         calibration: For ``openvino-int8``: the texts its activation scales are calibrated on (default:
             :func:`calibration_texts`). Texts like the ones you will encode give the closest embeddings. Passing
@@ -520,7 +535,8 @@ def _export_to(
         _quantize(fp32, target)
     elif backend.startswith("openvino"):
         logger.info(
-            "converting the ONNX export to OpenVINO%s (once)", " and quantizing it to int8" * (backend != "openvino")
+            "converting the ONNX export to OpenVINO%s (once)",
+            " and quantizing it to int8" * (backend == "openvino-int8"),
         )
         scope = KEEP_FP32 if keep_fp32 is None else tuple(keep_fp32)
         _to_openvino(encoder, fp32, target, backend == "openvino-int8", calibration, scope)
@@ -657,7 +673,8 @@ class OpenVinoEncoder(_Runner):
         path: The ``.xml`` file (from :func:`export_backend`).
         threads: OpenVINO's threads; as many as torch uses when None.
         precision: ``f32`` or ``bf16`` for the operations that are not int8; None chooses (see
-            :func:`_float_precision`: bf16 only for an int8 model on a CPU with native bf16).
+            :func:`_float_precision`: bf16 only for an int8 model on a CPU with native bf16). ``bf16`` on a CPU
+            without native bf16 runs in ``f32`` (emulated bf16 is slower), with a warning.
     """
 
     def __init__(
@@ -676,6 +693,9 @@ class OpenVinoEncoder(_Runner):
         if precision not in (None, "f32", "bf16"):
             raise ConfigError(f"precision must be 'f32' or 'bf16', not {precision!r}")
         self.precision = precision or _float_precision(self._core, self._model)
+        if self.precision == "bf16" and not _native_bf16(self._core):
+            logger.warning("this CPU has no native bf16: %s runs in f32", Path(path).name)
+            self.precision = "f32"
         self._settings = {
             "INFERENCE_PRECISION_HINT": self.precision,
             "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
@@ -794,11 +814,15 @@ def _float_precision(core: Any, model: Any) -> str:
     to fp32 0.9920 -> 0.9914, 1,286 instead of 1,111 sentences/s (BENCHMARKS.md). Where bf16 would only be emulated
     it is slower than f32, so it is never chosen there."""
     quantized = any(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
+    return "bf16" if quantized and _native_bf16(core) else "f32"
+
+
+def _native_bf16(core: Any) -> bool:
+    """Whether OpenVINO's CPU plugin computes bf16 natively on this CPU."""
     try:
-        native_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     except Exception:  # an OpenVINO without the property
-        native_bf16 = False
-    return "bf16" if quantized and native_bf16 else "f32"
+        return False
 
 
 def _pooling_mode(pooling: Any) -> str:

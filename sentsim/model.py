@@ -99,8 +99,8 @@ class SiameseModel:
 
     @property
     def backend(self) -> str:
-        """How :meth:`encode` runs the encoder now: ``torch``, ``torch-bf16``, ``onnx``, ``onnx-int8``, ``openvino``
-        or ``openvino-int8`` (see :mod:`sentsim.backends`); for ``auto``, the one it chose."""
+        """How :meth:`encode` runs the encoder now: ``torch``, ``torch-bf16``, ``onnx``, ``onnx-int8``, ``openvino``,
+        ``openvino-bf16`` or ``openvino-int8`` (see :mod:`sentsim.backends`); for ``auto``, the one it chose."""
         return self._backend
 
     def set_backend(self, backend: str) -> SiameseModel:
@@ -119,8 +119,12 @@ class SiameseModel:
             self._fast = None
         else:
             path = path or export_backend(self.encoder, chosen, self.source)
-            runner = OpenVinoEncoder if chosen.startswith("openvino") else OnnxEncoder
-            self._fast = runner(self.encoder, path)
+            if chosen.startswith("openvino"):
+                self._fast = OpenVinoEncoder(
+                    self.encoder, path, precision="bf16" if chosen == "openvino-bf16" else None
+                )
+            else:
+                self._fast = OnnxEncoder(self.encoder, path)
             self._fast_params = list(self.encoder.parameters())
             self._fast_version = _weights_version(self._fast_params)
         self.config.backend, self._backend = backend, chosen

@@ -103,6 +103,45 @@ def test_torch_bf16_keeps_each_sentence_within_0_99_of_fp32_and_needs_no_export(
     assert not any(tmp_path.iterdir())
 
 
+@needs_openvino
+def test_openvino_bf16_runs_the_fp32_file_in_bf16_close_to_fp32_and_reloads(bundled, tiny_model_dir, tmp_path):
+    import shutil
+
+    fast = sentsim.load(backend="openvino-bf16", device="cpu")
+    assert fast.backend == "openvino-bf16"
+    assert fast._fast.path.name == "openvino_model.xml"  # the fp32 model: no file of its own, no int8
+    native = backends._native_bf16(fast._fast._core)
+    assert fast._fast.precision == ("bf16" if native else "f32")
+    ref, got = bundled.encode(SENTENCES), fast.encode(SENTENCES, batch_size=8)
+    cos = (ref * got).sum(axis=1)
+    assert cos.min() >= 0.999, cos.min()  # bf16 products only: far closer to fp32 than int8's 0.99 bar
+    if native:
+        assert cos.min() < 1 - 1e-7  # bf16 did run
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    sentsim.load(folder, backend="openvino-bf16", device="cpu").save(folder, overwrite=True)
+    again = sentsim.load(folder, device="cpu")
+    assert again.backend == "openvino-bf16"
+    assert sorted(p.name for p in (folder / "onnx").glob("*.xml")) == ["openvino_model.xml"]
+
+
+@needs_openvino
+def test_openvino_bf16_runs_in_f32_with_a_warning_where_bf16_is_not_native(
+    tiny_model_dir, tmp_path, monkeypatch, caplog
+):
+    import shutil
+
+    folder = tmp_path / "model"  # a copy: the export goes beside the model, not into the shared fixture
+    shutil.copytree(tiny_model_dir, folder)
+    monkeypatch.setattr(backends, "_native_bf16", lambda core: False)
+    with caplog.at_level("WARNING", logger="sentsim"):
+        model = sentsim.load(folder, backend="openvino-bf16", device="cpu")
+    assert model._fast.precision == "f32"
+    assert "no native bf16" in caplog.text
+    exact = sentsim.load(tiny_model_dir, backend="torch", device="cpu").encode(SENTENCES)
+    assert ((exact * model.encode(SENTENCES)).sum(axis=1)).min() > 0.9999
+
+
 def test_changed_weights_are_exported_again(tiny_model_dir, tmp_path):
     import shutil
 
@@ -140,7 +179,7 @@ def test_int8_export_is_cached_and_reused(tiny_model_dir, tmp_path):
 
 
 def test_bad_choices_are_one_clear_error(tiny_model_dir, monkeypatch):
-    choices = "auto, torch, torch-bf16, onnx, onnx-int8, openvino, openvino-int8"
+    choices = "auto, torch, torch-bf16, onnx, onnx-int8, openvino, openvino-bf16, openvino-int8"
     with pytest.raises(ConfigError, match=f"one of {choices}, not 'trt'"):
         sentsim.load(tiny_model_dir, backend="trt")
     lstm = sentsim.build_lstm(tiny_model_dir, hidden_dim=8, device="cpu")
