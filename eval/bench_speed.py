@@ -5,9 +5,9 @@ Run:  python eval/bench_speed.py [--rounds 5] [--queries 300] [--model DIR] [--l
 
 Steps:
 1. Load the peer (plain `SentenceTransformer`, the same model) and sentsim's backends: torch, torch-bf16, onnx,
-   onnx-int8, openvino, openvino-int8 (each export is made once and cached; its time is printed, not counted). On
-   a CPU with native bf16, where openvino-int8 runs its float operations in bf16, also that model in f32
-   ("openvino-int8-f32"), to show what bf16 changes. With
+   onnx-int8, openvino, openvino-bf16, openvino-int8 (each export is made once and cached; its time is printed,
+   not counted). On a CPU with native bf16, where openvino-int8 runs its float operations in bf16, also that model
+   in f32 ("openvino-int8-f32"), to show what bf16 changes. With
    `--lstm`, also that LSTM model (the distilled student of eval/bench_student.py) on the backend `auto` picks for
    it ("lstm": torch-bf16 on a CPU with native bf16, else torch) and, where that is not torch, in fp32 torch
    ("lstm-fp32"), to show what bf16 changes. With
@@ -44,7 +44,7 @@ import numpy as np
 import sentsim
 
 ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8", "openvino", "openvino-int8")
+BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8", "openvino", "openvino-bf16", "openvino-int8")
 
 
 def read_sts(data: Path, split: str = "test") -> tuple[list[str], list[tuple[str, str, float]]]:
