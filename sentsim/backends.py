@@ -134,7 +134,9 @@ def _auto_choice(encoder: Any, model_folder: str | os.PathLike | None) -> tuple[
     device = getattr(getattr(encoder, "device", None), "type", "cpu")
     if device != "cpu":
         return "torch", None
-    if any(type(module).__name__ == "LSTM" for module in encoder):  # no export for it: torch, in bf16 where native
+    from sentsim.encoders import _is_lstm
+
+    if _is_lstm(encoder):  # no export for it: torch, in bf16 where native
         return ("torch-bf16" if cpu_has_native_bf16() else "torch"), None
     if not openvino_available(int8=False):
         return "torch", None
