@@ -9,7 +9,9 @@ Tasks (data from ../shared/data, or --data DIR):
 - sts:   STS-B. Train on train, choose on dev, report Spearman x100 (cosine) on test.
 - pairs: MSRP. Train on train, choose the threshold on dev, report accuracy and F1 on test.
 - faq:   BANKING77. Train on pairs of train questions (same intent or not), retrieve the nearest train question for
-         every test question, report top-1 accuracy.
+         every test question, report top-1 accuracy. `--loss faq=faq` trains sentsim as `sentsim faq train` does
+         instead (every question with a paraphrase of its intent, MNRL that leaves same-intent questions out of
+         the in-batch negatives, no mined hard negatives, lr 5e-5); BENCHMARKS.md has its figures.
 Models per task and seed: "sentsim" (`sentsim.train` with its defaults on the task's training data), "peer" (plain
 sentence-transformers, CosineSimilarityLoss, the same epochs and batch size, lr 2e-5, warm-up 10%: the recipe of
 its documentation), and once "zero-shot" (the bundled model). The model sentsim trains on STS-B is also scored on
@@ -93,6 +95,14 @@ def faq_slice(data: Path, tmp: Path, every: int, queries: int) -> tuple[Path, Pa
 
 # ---------------------------------------------------------------------------------------------- training
 def train_sentsim(task: str, spec: dict, out: Path, seed: int, epochs: float, batch: int) -> tuple[Path, float]:
+    if task == "faq" and spec.get("sentsim_loss") == "faq":
+        from sentsim.faq_train import train_faq
+
+        r = train_faq(
+            spec["faq"], out, faq_columns="text,category", hard_negatives=False, epochs=epochs, batch_size=batch,
+            learning_rate=spec["sentsim_lr"], seed=seed, overwrite=True, show_progress=False,
+        )  # fmt: skip
+        return out, r.wall_time_s
     result = sentsim.train(
         train=spec["train"],
         dev=spec["dev"],
@@ -208,8 +218,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="42,43,44")
     parser.add_argument("--models", default="zero-shot,peer,sentsim")
     parser.add_argument("--epochs", default="sts=4,pairs=4,faq=1", help="per task, e.g. sts=4,pairs=4,faq=1")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--loss", default="", help="sentsim loss per task, e.g. pairs=cosine (default auto; faq=mnrl)")
+    parser.add_argument(
+        "--batch-size", default="16", help="one number, or per task, e.g. sts=16,pairs=16,faq=64 (sentsim and peer)"
+    )
+    parser.add_argument(
+        "--loss",
+        default="",
+        help="sentsim loss per task, e.g. pairs=cosine (default auto; faq=mnrl on the peer's pairs, or faq=faq: "
+        "the FAQ trainer)",
+    )
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "run"))
     parser.add_argument("--quick", action="store_true", help="short version: few rows, 1 seed, 1 epoch")
@@ -224,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     models = args.models.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     epochs = {k: float(v) for k, v in (item.split("=") for item in args.epochs.split(","))}
+    batch = (
+        {t: int(args.batch_size) for t in TASKS}
+        if args.batch_size.isdigit()
+        else {**{t: 16 for t in TASKS}, **{k: int(v) for k, v in (i.split("=") for i in args.batch_size.split(","))}}
+    )
     data, out = Path(args.data), Path(args.out)
     if not data.is_dir():
         print(f"run.py: error: {data}: no such data folder (see ../shared/data/README.md)", file=sys.stderr)
@@ -248,7 +270,10 @@ def main(argv: list[str] | None = None) -> int:
                 "train": data / "msrp/train.tsv", "dev": data / "msrp/dev.tsv", "test": data / "msrp/test.tsv",
                 "columns": MSRP_COLUMNS, "max_rows": train_rows, "test_rows": test_rows,
             },
-            "faq": {"faq": faq_file, "queries": query_file, "sentsim_loss": "mnrl", "test_rows": test_rows},
+            "faq": {
+                "faq": faq_file, "queries": query_file, "sentsim_loss": "mnrl", "sentsim_lr": 5e-5,
+                "test_rows": test_rows,
+            },
         }  # fmt: skip
         for item in filter(None, args.loss.split(",")):
             task, _, loss = item.partition("=")
@@ -262,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
 
         def setting(task: str) -> str:
             loss = specs[task].get("sentsim_loss", "auto")
-            return f"epochs={epochs[task]},batch={args.batch_size},loss={loss}" + (",quick" if args.quick else "")
+            lr = f",lr={specs[task]['sentsim_lr']}" if loss == "faq" else ""
+            return f"epochs={epochs[task]},batch={batch[task]},loss={loss}{lr}" + (",quick" if args.quick else "")
 
         def current(r: dict) -> bool:  # a resumed row that belongs to this run's settings, models, tasks and seeds
             if r["model"] == "zero-shot":
@@ -313,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                     if who not in models or measured(who, task, seed, setting(task)):
                         continue
                     folder, wall = trainer(
-                        task, specs[task], tmp / f"{who}-{task}-{seed}", seed, epochs[task], args.batch_size
+                        task, specs[task], tmp / f"{who}-{task}-{seed}", seed, epochs[task], batch[task]
                     )
                     model = sentsim.load(folder, device="cpu", backend="torch")
                     name = f"{who} (trained on {task}, seed {seed})"
@@ -333,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python eval/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "seeds": seeds,
         "epochs": epochs,
-        "batch_size": args.batch_size,
+        "batch_size": batch,
         "quick": args.quick,
         "wall_s": round(time.perf_counter() - started),
     }

@@ -206,6 +206,11 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--columns", default=None, help="query,expected columns of --queries")
     q.add_argument("--no-hard-negatives", action="store_true", help="in-batch negatives only")
     q.add_argument(
+        "--no-mask-same-answer",
+        action="store_true",
+        help="plain MNRL: count in-batch questions of the anchor's own answer as negatives too",
+    )
+    q.add_argument(
         "--feedback",
         default=None,
         help="the demo's feedback file (JSONL): queries voted a right match train as paraphrases of the question",
@@ -470,6 +475,7 @@ def _cmd_faq_train(args: argparse.Namespace) -> int:
         faq_columns=args.faq_columns,
         hard_negatives=not args.no_hard_negatives,
         feedback=args.feedback,
+        mask_same_answer=not args.no_mask_same_answer,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,

@@ -72,6 +72,11 @@ class PairData:
         label_column: The name of the label column used, or None.
         negatives: For unlabelled pairs: a hard negative per pair (a sentence like ``sentence1`` that does not mean
             the same), used by the multiple-negatives ranking loss beside the in-batch negatives.
+        groups: For unlabelled pairs: the group of each pair (an FAQ answer, an intent) that its two sentences
+            share. The multiple-negatives ranking loss then leaves out of each pair's softmax the in-batch sentences
+            of its own group, which are paraphrases, not negatives.
+        negative_groups: The group of each hard negative, so that another pair's hard negative from this pair's
+            group is left out too.
 
     Example:
         >>> d = PairData(["a", "b"], ["c", "d"], [1.0, 0.0], "binary", "x.csv", [2, 3], "label")
@@ -87,10 +92,18 @@ class PairData:
     rows: list[int]
     label_column: str | None
     negatives: list[str] | None = None
+    groups: list[str] | None = None
+    negative_groups: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.negatives is not None and (self.kind != "none" or len(self.negatives) != len(self.sentence1)):
             raise ValueError("negatives need unlabelled pairs (kind 'none'), one per pair")
+        if self.groups is not None and (self.kind != "none" or len(self.groups) != len(self.sentence1)):
+            raise ValueError("groups need unlabelled pairs (kind 'none'), one per pair")
+        if self.negative_groups is not None and (
+            self.groups is None or self.negatives is None or len(self.negative_groups) != len(self.negatives)
+        ):
+            raise ValueError("negative_groups need groups and negatives, one per pair")
 
     def __len__(self) -> int:
         return len(self.sentence1)
@@ -103,6 +116,11 @@ class PairData:
         if self.labels is not None and self.kind != "none":
             data["score" if self.kind == "score" else "label"] = [float(x) for x in self.labels]
         features = {k: datasets.Value("float64" if k in ("score", "label") else "string") for k in data}
+        if self.groups is not None:  # the loss's label: the pair's group code[, its hard negative's group code]
+            code: dict[str, int] = {}
+            columns = [self.groups] + ([self.negative_groups] if self.negative_groups is not None else [])
+            data["label"] = [[code.setdefault(g, len(code)) for g in row] for row in zip(*columns)]
+            features["label"] = datasets.Sequence(datasets.Value("int64"), length=len(columns))
         return datasets.Dataset.from_dict(data, features=datasets.Features(features))
 
     def select(self, indices: Iterable[int]) -> PairData:
@@ -110,8 +128,12 @@ class PairData:
         idx = [int(i) for i in indices]
         labels = None if self.labels is None else [self.labels[i] for i in idx]
         s1, s2, rows = ([v[i] for i in idx] for v in (self.sentence1, self.sentence2, self.rows))
-        negatives = None if self.negatives is None else [self.negatives[i] for i in idx]
-        return PairData(s1, s2, labels, self.kind, self.source, rows, self.label_column, negatives)
+        negatives, groups, negative_groups = (
+            None if v is None else [v[i] for i in idx] for v in (self.negatives, self.groups, self.negative_groups)
+        )
+        return PairData(
+            s1, s2, labels, self.kind, self.source, rows, self.label_column, negatives, groups, negative_groups
+        )
 
 
 def _show(text: Any, limit: int = 40) -> str:

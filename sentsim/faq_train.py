@@ -3,7 +3,9 @@
 Every question whose answer has another question becomes an anchor, paired with one of its paraphrases (the
 positive) and, with hard negatives on, with the question of *another* answer that the starting model finds most
 alike (one of its three nearest, at random): the pairs a bot confuses. Training uses the multiple-negatives ranking
-loss (each anchor against its positive, the hard negative and every other positive in the batch). Retrieval figures
+loss (each anchor against its positive, the hard negative and every other positive in the batch), and by default
+leaves out of each anchor's negatives the in-batch questions of its own answer, which are paraphrases of it
+(:func:`sentsim.losses.grouped_mnrl`). Retrieval figures
 are measured before and after, on labelled queries when given (the honest figure), else on the FAQ's own questions,
 each asked against the others (optimistic after training, since the model has seen them).
 """
@@ -50,20 +52,24 @@ def faq_pairs(
     seed: int = 42,
     source: str = "FAQ",
     show_progress: bool | None = None,
+    groups: bool = True,
 ) -> PairData:
     """Training pairs of an FAQ: (question, a paraphrase with the same answer[, a hard negative]).
+
+    With ``groups``, each pair carries its answer's id (and its hard negative's), so the loss can leave the
+    in-batch questions of the same answer out of the negatives.
 
     Raises:
         DataError: no answer has two questions, so there is nothing to learn from.
     """
     rng = random.Random(seed)
-    groups: dict[str, list[int]] = defaultdict(list)
+    by_answer: dict[str, list[int]] = defaultdict(list)
     for i, e in enumerate(entries):
-        groups[e.id].append(i)
-    anchors = [i for i, e in enumerate(entries) if len(groups[e.id]) > 1]
+        by_answer[e.id].append(i)
+    anchors = [i for i, e in enumerate(entries) if len(by_answer[e.id]) > 1]
     if not anchors:
         raise DataError(f"{source}: no answer has two or more questions, so there are no positives to train on")
-    if len(groups) < 2 and hard_negatives:
+    if len(by_answer) < 2 and hard_negatives:
         raise DataError(f"{source}: one answer only, so there are no negatives to train on")
     questions = [e.question for e in entries]
     negatives = None
@@ -74,7 +80,7 @@ def faq_pairs(
             model = load()
         progress = len(questions) >= 1_000 if show_progress is None else show_progress
         emb = np.asarray(model.encode(questions, batch_size=64, show_progress_bar=progress))
-        code_of = {entry_id: c for c, entry_id in enumerate(groups)}
+        code_of = {entry_id: c for c, entry_id in enumerate(by_answer)}
         codes = np.array([code_of[e.id] for e in entries])
         negatives = []
         for start in range(0, len(anchors), 1024):
@@ -83,8 +89,8 @@ def faq_pairs(
             sims[codes[rows][:, None] == codes[None, :]] = -np.inf  # only other answers
             k = min(3, sims.shape[1] - 1)
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            negatives += [questions[int(rng.choice(list(t)))] for t in top]
-    positives = [questions[rng.choice([j for j in groups[entries[i].id] if j != i])] for i in anchors]
+            negatives += [int(rng.choice(list(t))) for t in top]
+    positives = [questions[rng.choice([j for j in by_answer[entries[i].id] if j != i])] for i in anchors]
     return PairData(
         sentence1=[questions[i] for i in anchors],
         sentence2=positives,
@@ -93,7 +99,9 @@ def faq_pairs(
         source=f"{source} (paraphrase pairs{', hard negatives' if hard_negatives else ''})",
         rows=[i + 1 for i in anchors],
         label_column=None,
-        negatives=negatives,
+        negatives=None if negatives is None else [questions[j] for j in negatives],
+        groups=[entries[i].id for i in anchors] if groups else None,
+        negative_groups=[entries[j].id for j in negatives] if groups and negatives is not None else None,
     )
 
 
@@ -188,6 +196,7 @@ def train_faq(
     faq_columns: str | Sequence[str] | None = None,
     hard_negatives: bool = True,
     feedback: str | os.PathLike | None = None,
+    mask_same_answer: bool = True,
     epochs: float = 1,
     batch_size: int = 32,
     learning_rate: float = 2e-5,
@@ -205,6 +214,8 @@ def train_faq(
         hard_negatives: Mine a hard negative per pair from the FAQ itself.
         feedback: The demo's feedback file: its up-voted queries train as paraphrases of the questions they
             matched (see :func:`feedback_questions`); the figures are still measured on the FAQ as it is.
+        mask_same_answer: Leave the in-batch questions of an anchor's own answer out of its negatives (False:
+            plain MNRL, which counts them as negatives).
         epochs, batch_size, learning_rate, seed, overwrite, show_progress: As in :func:`sentsim.train`.
 
     Example:
@@ -237,7 +248,7 @@ def train_faq(
         extra, votes = feedback_questions(feedback, entries)
         train_entries = entries + extra
         logger.info("feedback: %d up-voted queries added as questions (%s)", len(extra), votes)
-    pairs = faq_pairs(train_entries, start, hard_negatives, seed, source, progress)
+    pairs = faq_pairs(train_entries, start, hard_negatives, seed, source, progress, groups=mask_same_answer)
     logger.info("training on %d pairs%s", len(pairs), " with hard negatives" if hard_negatives else "")
     result = train(
         train=pairs,

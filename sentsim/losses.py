@@ -18,7 +18,7 @@ from typing import Literal
 from sentsim.data import PairData
 from sentsim.errors import ConfigError, DataError
 
-__all__ = ["LOSSES", "LossName", "choose_loss", "check_loss_data", "build_loss", "SCORE_LOSSES"]
+__all__ = ["LOSSES", "LossName", "choose_loss", "check_loss_data", "build_loss", "SCORE_LOSSES", "grouped_mnrl"]
 
 LossName = Literal["auto", "cosine", "cosent", "angle", "contrastive", "online_contrastive", "mnrl"]
 LOSSES: tuple[str, ...] = ("auto", "cosine", "cosent", "angle", "contrastive", "online_contrastive", "mnrl")
@@ -64,9 +64,59 @@ def check_loss_data(loss: str, data: PairData) -> None:
                 )
 
 
-def build_loss(name: str, encoder):
-    """The sentence-transformers loss module for ``name`` over ``encoder``."""
+def grouped_mnrl(encoder, scale: float = 20.0):
+    """The multiple-negatives ranking loss over pairs that know their group (an FAQ answer, an intent).
+
+    Plain MNRL treats every other sentence in the batch as a negative of each anchor. When many pairs share a
+    group (130 questions per intent on BANKING77), a batch of 64 often holds a paraphrase of the anchor's own
+    group among those "negatives", and the loss pushes it away. This loss leaves those sentences out of the
+    anchor's softmax: the other pairs' positives of the anchor's group and, when the label says which group each
+    hard negative belongs to, the hard negatives of that group. The label of each pair is its group code, or its
+    group code and its hard negative's (:meth:`sentsim.data.PairData.to_dataset` writes it).
+
+    Example:
+        >>> import torch
+        >>> from sentsim.losses import grouped_mnrl
+        >>> loss = grouped_mnrl(torch.nn.Identity())
+        >>> a = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]])
+        >>> plain = loss.compute_loss_from_embeddings([a, a], torch.tensor([[0], [1], [2]]))
+        >>> masked = loss.compute_loss_from_embeddings([a, a], torch.tensor([[0], [1], [0]]))
+        >>> bool(masked < plain)  # pairs 0 and 2 share a group, so neither counts as the other's negative
+        True
+    """
+    import torch
     from sentence_transformers.sentence_transformer import losses
+
+    class GroupedMultipleNegativesRankingLoss(losses.MultipleNegativesRankingLoss):
+        def compute_loss_from_embeddings(self, embeddings: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+            if len(embeddings) < 2:
+                raise ValueError(f"expected an anchor and a positive per pair, got {len(embeddings)} columns")
+            anchors, docs = embeddings[0], embeddings[1:]
+            n = anchors.size(0)
+            codes = labels.view(n, -1).long()
+            # the group of every candidate: the positives share their anchor's group; a hard negative has its
+            # own when the label gives it, else -1 (never masked)
+            unknown = torch.full((n,), -1, dtype=torch.long, device=codes.device)
+            cand = [codes[:, 0]] + [codes[:, k] if k < codes.size(1) else unknown for k in range(1, len(docs))]
+            scores = self.similarity_fct(anchors, torch.cat(docs, dim=0)) * self.scale  # (n, n * columns)
+            same = codes[:, :1] == torch.cat(cand)[None, :]
+            rows = torch.arange(n, device=scores.device)
+            same[rows, rows] = False  # the anchor's own positive stays: it is the target
+            scores = scores.masked_fill(same, float("-inf"))
+            return torch.nn.functional.cross_entropy(scores, rows)
+
+    return GroupedMultipleNegativesRankingLoss(encoder, scale=scale)
+
+
+def build_loss(name: str, encoder, grouped: bool = False):
+    """The sentence-transformers loss module for ``name`` over ``encoder``; ``grouped`` (mnrl only): pairs carry
+    their group, see :func:`grouped_mnrl`."""
+    from sentence_transformers.sentence_transformer import losses
+
+    if grouped:
+        if name != "mnrl":
+            raise ConfigError(f"pairs with groups train with loss 'mnrl', not {name!r}")
+        return grouped_mnrl(encoder)
 
     builders = {
         "cosine": losses.CosineSimilarityLoss,

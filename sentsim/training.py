@@ -251,6 +251,9 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
     train_data = _pairs(cfg.train, cfg.columns, cfg.score_range, cfg.max_train_rows)
     dev_data = _pairs(cfg.dev, cfg.dev_columns, cfg.score_range) if cfg.dev is not None else None
     loss_name, reason = choose_loss(cfg.loss, train_data, cfg.encoder)
+    grouped = loss_name == "mnrl" and train_data.groups is not None
+    if grouped:
+        reason += "; in-batch sentences of a pair's own group are left out of its negatives"
     logger.info("loss: %s (%s)", loss_name, reason)
 
     # 2. Model and the dev figures it starts from
@@ -294,7 +297,7 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
         model=model.encoder,
         args=args,
         train_dataset=_train_dataset(train_data, loss_name, cfg.same_cutoff),
-        loss=build_loss(loss_name, model.encoder),
+        loss=build_loss(loss_name, model.encoder, grouped=grouped),
         evaluator=evaluator,
         callbacks=callbacks,
     )

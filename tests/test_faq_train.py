@@ -35,9 +35,19 @@ def test_pairs_are_paraphrases_with_hard_negatives_from_other_answers(tmp_path, 
     for anchor, positive, negative in zip(pairs.sentence1, pairs.sentence2, pairs.negatives):
         assert anchor != positive and id_of[anchor] == id_of[positive]
         assert id_of[negative] != id_of[anchor]
-    assert pairs.to_dataset().column_names == ["sentence1", "sentence2", "negative"]
-    plain = faq_pairs(entries, hard_negatives=False)
+    # each pair carries its answer and its hard negative's, as codes in the loss's label column
+    assert pairs.groups == [id_of[q] for q in pairs.sentence1]
+    assert pairs.negative_groups == [id_of[q] for q in pairs.negatives]
+    data = pairs.to_dataset()
+    assert data.column_names == ["sentence1", "sentence2", "negative", "label"]
+    named = list(zip(pairs.groups, pairs.negative_groups))
+    code = {g: c for row, label in zip(named, data["label"]) for g, c in zip(row, label)}
+    assert len(set(code.values())) == len(code) == len(ANIMALS)  # one code per answer, the same in every row
+    assert data["label"] == [[code[g], code[n]] for g, n in named]
+    plain = faq_pairs(entries, hard_negatives=False, groups=False)
     assert plain.negatives is None and plain.to_dataset().column_names == ["sentence1", "sentence2"]
+    only_groups = faq_pairs(entries, hard_negatives=False)
+    assert only_groups.negative_groups is None and len(only_groups.to_dataset()["label"][0]) == 1
 
 
 def test_hard_negatives_are_among_the_nearest_of_other_answers(bundled):
@@ -77,6 +87,7 @@ def test_train_faq_saves_a_model_with_figures_before_and_after(tmp_path, tiny_mo
     record = json.loads((tmp_path / "out" / "sentsim_config.json").read_text())["training"]
     assert record["loss"] == "mnrl" and record["faq_figures_after"] == r.after
     assert "hard negatives" in record["train_file"]
+    assert "own group are left out of its negatives" in record["loss_reason"]
 
 
 def test_cli_faq_train(tmp_path, tiny_model_dir, capsys):
@@ -87,6 +98,10 @@ def test_cli_faq_train(tmp_path, tiny_model_dir, capsys):
     out = capsys.readouterr().out
     assert "top-1 before:" in out and "18 training pairs, hard negatives" in out
     assert sentsim.load(tmp_path / "m").config.training["loss"] == "mnrl"
+    assert "own group" in sentsim.load(tmp_path / "m").config.training["loss_reason"]
+    plain = argv[:6] + [str(tmp_path / "plain")] + argv[7:] + ["--no-mask-same-answer"]
+    assert main(plain) == 0
+    assert "own group" not in sentsim.load(tmp_path / "plain").config.training["loss_reason"]
     assert main(argv) == 2  # the model is there now
     assert "already holds a model" in capsys.readouterr().err
     bad = tmp_path / "single.csv"

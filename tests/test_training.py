@@ -81,6 +81,54 @@ def test_contrastive_loss_rejects_graded_labels_naming_the_row():
         choose_loss("hinge", data)
 
 
+def _mnrl_pair():
+    import torch
+    from sentence_transformers.sentence_transformer import losses
+
+    from sentsim.losses import grouped_mnrl
+
+    torch.manual_seed(0)
+    emb = [torch.nn.functional.normalize(torch.randn(5, 8), dim=1) for _ in range(3)]  # anchor, positive, negative
+    return torch, emb, grouped_mnrl(torch.nn.Identity()), losses.MultipleNegativesRankingLoss(torch.nn.Identity())
+
+
+def test_grouped_mnrl_with_distinct_groups_is_plain_mnrl():
+    torch, emb, grouped, plain = _mnrl_pair()
+    distinct = torch.tensor([[0, 5], [1, 6], [2, 7], [3, 8], [4, 9]])
+    for columns in (emb[:2], emb):
+        want = plain.compute_loss_from_embeddings(columns, None)
+        got = grouped.compute_loss_from_embeddings(columns, distinct[:, : len(columns) - 1])
+        assert torch.allclose(got, want)
+
+
+def test_grouped_mnrl_leaves_out_the_anchors_own_group():
+    torch, (a, p, n), grouped, _ = _mnrl_pair()
+    # pairs 0 and 3 share group 0, and pair 1's hard negative is of that group
+    labels = torch.tensor([[0, 1], [1, 0], [2, 3], [0, 1], [4, 2]])
+    got = grouped.compute_loss_from_embeddings([a, p, n], labels)
+    scores = 20 * torch.cat([p, n]) @ a.T  # (candidates, anchors): unit vectors, so cosine = dot
+    scores = scores.T.clone()
+    scores[0, 3] = scores[3, 0] = -float("inf")  # the other's positive
+    scores[0, 5 + 1] = scores[3, 5 + 1] = -float("inf")  # pair 1's negative, of group 0
+    scores[2, 5 + 4] = -float("inf")  # pair 4's negative is of pair 2's group
+    scores[1, 5 + 0] = scores[1, 5 + 3] = -float("inf")  # pairs 0 and 3 have negatives of pair 1's group
+    want = torch.nn.functional.cross_entropy(scores, torch.arange(5))
+    assert torch.allclose(got, want)
+
+
+def test_grouped_pairs_need_mnrl(tmp_path, tiny_model_dir):
+    data = PairData(["a b", "c d"], ["a c", "c b"], None, "none", "g.csv", [2, 3], None, groups=["x", "y"])
+    with pytest.raises(ValueError, match="groups need unlabelled pairs"):
+        PairData(["a"], ["b"], [1.0], "binary", "g.csv", [2], "label", groups=["x"])
+    from sentsim.losses import build_loss
+
+    with pytest.raises(ConfigError, match="pairs with groups train with loss 'mnrl'"):
+        build_loss("cosine", object(), grouped=True)
+    r = train(train=data, loss="mnrl", base_model=str(tiny_model_dir), output_dir=tmp_path / "m", epochs=1,
+              batch_size=2, show_progress=False)  # fmt: skip
+    assert "own group are left out" in r.loss_reason
+
+
 def test_train_saves_model_record_and_dev_threshold(tmp_path, tiny_model_dir):
     dev = write_pairs(tmp_path / "dev.csv", 24, seed=1)
     pairs = write_pairs(tmp_path / "train.csv", 96)
@@ -275,3 +323,12 @@ def test_lstm_trains_and_beats_bag_of_embeddings(tmp_path):
     assert result.loss == "cosent"
     assert result.dev_metrics["spearman"] > baseline + 2, (result.dev_metrics, baseline)
     assert sentsim.load(tmp_path / "lstm").config.encoder == "lstm"
+
+
+def test_losses_doctests_pass() -> None:
+    import doctest
+
+    from sentsim import losses
+
+    result = doctest.testmod(losses)
+    assert result.attempted >= 5 and result.failed == 0
