@@ -167,7 +167,7 @@ def evaluate(task: str, model, name: str, specs: dict, report: Path) -> dict[str
     else:
         result = evaluate_faq(
             model, spec["faq"], spec["queries"], faq_columns="text,category", columns="text,category",
-            max_rows=spec.get("test_rows"), model_name=name, show_progress=False,
+            answer_k=spec.get("answer_k", 1), max_rows=spec.get("test_rows"), model_name=name, show_progress=False,
         )  # fmt: skip
     write_report(result, report, overwrite=True, max_errors=200)
     return {k: result.metrics[k] for k in HEADLINE[task]}
@@ -227,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         help="sentsim loss per task, e.g. pairs=cosine (default auto; faq=mnrl on the peer's pairs, or faq=faq: "
         "the FAQ trainer)",
     )
+    parser.add_argument(
+        "--answer-k", type=int, default=1,
+        help="faq, every model: score each answer by the mean of its K best questions (default 1: its best question)",
+    )  # fmt: skip
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "run"))
     parser.add_argument("--quick", action="store_true", help="short version: few rows, 1 seed, 1 epoch")
@@ -250,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     if not data.is_dir():
         print(f"run.py: error: {data}: no such data folder (see ../shared/data/README.md)", file=sys.stderr)
         return 2
+    if args.answer_k < 1:
+        parser.error(f"--answer-k must be >= 1, not {args.answer_k}")
     if args.quick:
         seeds, epochs = seeds[:1], {t: 1.0 for t in TASKS}
     out.mkdir(parents=True, exist_ok=True)
@@ -272,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "faq": {
                 "faq": faq_file, "queries": query_file, "sentsim_loss": "mnrl", "sentsim_lr": 5e-5,
-                "test_rows": test_rows,
+                "test_rows": test_rows, "answer_k": args.answer_k,
             },
         }  # fmt: skip
         for item in filter(None, args.loss.split(",")):
@@ -283,29 +289,35 @@ def main(argv: list[str] | None = None) -> int:
         done = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if resuming else []
         if not resuming:
             log.write_text("")
-        zero_setting = "quick" if args.quick else "-"
 
-        def setting(task: str) -> str:
+        def scoring(eval_task: str) -> str:  # how a task's figures are read off the model
+            return f",answer_k={args.answer_k}" if eval_task == "faq" and args.answer_k != 1 else ""
+
+        def zero_setting(eval_task: str) -> str:
+            return ("quick" if args.quick else "-") + scoring(eval_task)
+
+        def setting(task: str, eval_task: str) -> str:
             loss = specs[task].get("sentsim_loss", "auto")
             lr = f",lr={specs[task]['sentsim_lr']}" if loss == "faq" else ""
-            return f"epochs={epochs[task]},batch={batch[task]},loss={loss}{lr}" + (",quick" if args.quick else "")
+            quick = ",quick" if args.quick else ""
+            return f"epochs={epochs[task]},batch={batch[task]},loss={loss}{lr}{quick}{scoring(eval_task)}"
 
         def current(r: dict) -> bool:  # a resumed row that belongs to this run's settings, models, tasks and seeds
             if r["model"] == "zero-shot":
-                return r.get("setting") == zero_setting and r["task"] in tasks
+                return r["task"] in tasks and r.get("setting") == zero_setting(r["task"])
             return (
                 r["model"] in models and r["trained_on"] in tasks and r["task"] in tasks and r["seed"] in seeds
-                and r.get("setting") == setting(r["trained_on"])
+                and r.get("setting") == setting(r["trained_on"], r["task"])
             )  # fmt: skip
 
         done = [r for r in done if current(r)]
         rows: list[dict] = list(done)
 
-        def measured(model: str, trained_on: str, seed: int | None, what: str) -> bool:
-            return any(
-                (r["model"], r["trained_on"], r["seed"], r.get("setting")) == (model, trained_on, seed, what)
-                for r in done
-            )
+        def measured(model: str, trained_on: str, seed: int, eval_tasks: list[str]) -> bool:
+            key = (model, trained_on, seed)
+            return all(
+                any((r["model"], r["trained_on"], r["seed"], r["task"]) == (*key, t) for r in done) for t in eval_tasks
+            )  # `done` holds only rows of this run's settings
 
         def record(model, trained_on, task, seed, figures, wall=None, what="-"):
             for figure, value in figures.items():
@@ -318,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         if "zero-shot" in models:
             bundled = sentsim.load(device="cpu", backend="torch")  # the table is fp32 throughout
             for task in tasks:
-                if any((r["model"], r["task"], r.get("setting")) == ("zero-shot", task, zero_setting) for r in done):
+                if any((r["model"], r["task"]) == ("zero-shot", task) for r in done):  # `done`: this run's settings
                     continue
                 record(
                     "zero-shot",
@@ -326,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                     task,
                     None,
                     evaluate(task, bundled, "zero-shot", specs, out / "reports" / f"zero-shot-{task}"),
-                    what=zero_setting,
+                    what=zero_setting(task),
                 )
         for seed in seeds:
             for task in tasks:
@@ -336,18 +348,18 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     specs["faq"].update(train=pair_train, dev=pair_dev)
                 for who, trainer in (("peer", train_peer), ("sentsim", train_sentsim)):
-                    if who not in models or measured(who, task, seed, setting(task)):
+                    others = [t for t in tasks if t == task or (who == "sentsim" and task == "sts")]
+                    if who not in models or measured(who, task, seed, others):
                         continue
                     folder, wall = trainer(
                         task, specs[task], tmp / f"{who}-{task}-{seed}", seed, epochs[task], batch[task]
                     )
                     model = sentsim.load(folder, device="cpu", backend="torch")
                     name = f"{who} (trained on {task}, seed {seed})"
-                    others = [t for t in tasks if t == task or (who == "sentsim" and task == "sts")]
                     for eval_task in others:
                         report = out / "reports" / f"{who}-{task}-seed{seed}-on-{eval_task}"
                         figures = evaluate(eval_task, model, name, specs, report)
-                        record(who, task, eval_task, seed, figures, wall, setting(task))
+                        record(who, task, eval_task, seed, figures, wall, setting(task, eval_task))
                     shutil.rmtree(folder, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -360,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": seeds,
         "epochs": epochs,
         "batch_size": batch,
+        "answer_k": args.answer_k,
         "quick": args.quick,
         "wall_s": round(time.perf_counter() - started),
     }

@@ -145,6 +145,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", default=None, help="pairs, faq: a fixed threshold, or 'model', instead of --dev")
     p.add_argument("--objective", choices=("accuracy", "f1"), default="accuracy", help="pairs: what --dev maximises")
     p.add_argument("--ks", default="1,5,10", help="faq: cut-offs of recall@k; MRR is cut at the largest")
+    p.add_argument(
+        "--answer-k", type=int, default=None,
+        help="faq: score each answer by the mean of its K best questions (default 1: its best question)",
+    )  # fmt: skip
     p.add_argument("--max-rows", type=int, default=None, help="evaluate only the first test rows")
     p.add_argument("--report", default=None, help="report folder (default: runs/eval-TASK-DATE-TIME)")
     p.add_argument("--overwrite", action="store_true", help="replace a report folder that holds files")
@@ -574,6 +578,7 @@ _EVAL_OPTIONS = {  # flag -> the tasks it applies to
     "score_range": ("sts", "pairs"),
     "metric": ("pairs", "faq"),
     "threshold": ("pairs", "faq"),
+    "answer_k": ("faq",),
 }
 
 
@@ -596,8 +601,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                       same_cutoff=args.same_cutoff)  # fmt: skip
     else:
         kwargs = dict(faq=args.faq, queries=args.queries, dev=args.dev, threshold=args.threshold, ks=args.ks,
-                      faq_columns=args.faq_columns, dev_columns=args.dev_columns, metric=args.metric,
-                      show_progress=False if args.quiet else None)  # fmt: skip
+                      answer_k=1 if args.answer_k is None else args.answer_k,
+                      faq_columns=args.faq_columns, dev_columns=args.dev_columns,
+                      metric=args.metric, show_progress=False if args.quiet else None)  # fmt: skip
     folder = Path(args.report or f"runs/eval-{args.task}-{time.strftime('%Y%m%d-%H%M%S')}")
     check_output_folder(folder, args.overwrite)  # before the evaluation, not after it
     model = _load(args) if getattr(args, "backend", None) is not None else args.model

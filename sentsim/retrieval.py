@@ -131,6 +131,7 @@ def rank(
     k: int,
     metric: str = "cosine",
     groups: Sequence[int] | np.ndarray | None = None,
+    group_k: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` most similar entries for each query, best first, from one similarity matrix per chunk of queries.
 
@@ -141,19 +142,33 @@ def rank(
         metric: One of :data:`sentsim.similarity.METRICS`.
         groups: One integer per entry, e.g. the id of its answer. Then each group counts once, by its best
             entry: the result is the best entry of each of the ``k`` best groups (``k`` distinct answers).
+        group_k: With ``groups``, score each group by the mean of its ``group_k`` best entries' similarities (a
+            group with fewer entries, by the mean of all of them) instead of by its best one. With many paraphrases
+            per answer, one stray paraphrase then no longer outvotes an answer that several of them match.
 
     Returns:
-        ``(indices, scores)``, each ``(n, k)``: entry indices (int64) and their similarities, best first.
+        ``(indices, scores)``, each ``(n, k)``: entry indices (int64) and their similarities, best first. With
+        groups, each index is its group's best entry and each score is the group's score.
 
     Raises:
-        ConfigError: ``k`` is not in ``1..entries`` (or ``1..groups``), or the shapes do not fit.
+        ConfigError: ``k`` is not in ``1..entries`` (or ``1..groups``), ``group_k`` is not a positive integer (or
+            is given without groups), or the shapes do not fit.
 
     Example:
         >>> q = np.array([[1.0, 0.0]])
         >>> idx, s = rank(q, np.array([[0.0, 1.0], [1.0, 0.0], [0.6, 0.8]]), k=2)
         >>> idx.tolist(), s.round(2).tolist()
         ([[1, 2]], [[1.0, 0.6]])
+        >>> g = [0, 1, 1]  # entry 0 alone answers 0; entries 1 and 2 share answer 1
+        >>> q = np.array([[0.8, 0.6]])
+        >>> e = np.array([[1.0, 0.0], [0.6, 0.8], [0.8, 0.6]])
+        >>> [rank(q, e, k=2, groups=g, group_k=gk)[1].round(2).tolist() for gk in (1, 2)]
+        [[[1.0, 0.8]], [[0.98, 0.8]]]
     """
+    if isinstance(group_k, bool) or not isinstance(group_k, int | np.integer) or group_k < 1:
+        raise ConfigError(f"group_k must be a positive integer, not {group_k!r}")
+    if group_k > 1 and groups is None:
+        raise ConfigError("group_k scores groups of entries: give groups too")
     query_emb, entry_emb = np.asarray(query_emb), np.asarray(entry_emb)
     m = entry_emb.shape[0] if entry_emb.ndim == 2 else 0
     if groups is None:
@@ -183,6 +198,17 @@ def rank(
             best = grouped == np.repeat(cand_scores, counts, axis=1)  # (c, m): entries that reach it
             first = np.minimum.reduceat(np.where(best, np.arange(m), m), starts, axis=1)  # (c, groups)
             cand_index = order[first]  # (c, groups): each group's best entry
+            if group_k > 1:  # the mean of each group's group_k best: take the best out, group_k - 1 more times
+                total, rest, rows = cand_scores.copy(), grouped.copy(), np.arange(grouped.shape[0])[:, None]
+                taken = first
+                for j in range(1, group_k):
+                    rest[rows, taken] = -np.inf
+                    nxt = np.maximum.reduceat(rest, starts, axis=1)
+                    total += np.where(counts > j, nxt, 0.0)
+                    hit = rest == np.repeat(nxt, counts, axis=1)
+                    taken = np.minimum.reduceat(np.where(hit, np.arange(m), m), starts, axis=1)
+                    taken = np.minimum(taken, m - 1)  # a group with no entry left: any index, its value is unused
+                cand_scores = total / np.minimum(counts, group_k)
         top = np.argpartition(-cand_scores, k - 1, axis=1)[:, :k]  # (c, k), unordered
         top_scores = np.take_along_axis(cand_scores, top, axis=1)
         by_score = np.argsort(-top_scores, axis=1, kind="stable")

@@ -77,3 +77,21 @@ def test_resume_runs_only_what_rows_jsonl_lacks(tmp_path, capsys):
     assert run.main([*argv[:-4], "--tasks", "sts,pairs", "--out", str(tmp_path), "--resume"]) == 0
     tasks = [json.loads(line)["task"] for line in log.read_text().splitlines()]
     assert tasks[0] == "sts" and set(tasks[1:]) == {"pairs"}  # only the missing task ran
+
+
+def test_answer_k_is_part_of_a_faq_row_setting(tmp_path, capsys):
+    data_path("banking77", "train.csv")
+    run = _run_module()
+    argv = ["--quick", "--models", "zero-shot", "--tasks", "sts,faq", "--out", str(tmp_path), "--resume"]
+    assert run.main([*argv, "--answer-k", "3"]) == 0
+    log = tmp_path / "rows.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {r["task"]: r["setting"] for r in rows} == {"sts": "quick", "faq": "quick,answer_k=3"}
+    assert json.loads((tmp_path / "results.json").read_text())["answer_k"] == 3
+    capsys.readouterr()
+    assert run.main(argv) == 0  # answer_k 1: the faq row is measured again, the sts row is kept
+    again = [json.loads(line) for line in log.read_text().splitlines()][len(rows) :]
+    assert [(r["task"], r["setting"]) for r in again] == [("faq", "quick")]
+    with pytest.raises(SystemExit) as exc:
+        run.main([*argv, "--answer-k", "0"])
+    assert exc.value.code == 2 and "--answer-k must be >= 1, not 0" in capsys.readouterr().err

@@ -209,6 +209,28 @@ def test_rank_matches_brute_force():
         rank(q, e, 41)
 
 
+def test_rank_group_k_scores_groups_by_the_mean_of_their_best_entries():
+    rng = np.random.default_rng(2)
+    q, e = rng.normal(size=(6, 4)), rng.normal(size=(30, 4))
+    groups = np.r_[np.zeros(1, int), np.ones(2, int), rng.integers(2, 8, size=27)]  # sizes 1, 2 and larger
+    for group_k in (1, 2, 3, 5):
+        idx, scores = rank(q, e, 5, "cosine", groups=groups, group_k=group_k)
+        sims = matrix(q, e, "cosine")
+        for i in range(6):
+            by_group = {}
+            for g in set(groups.tolist()):
+                members = np.flatnonzero(groups == g)
+                best = np.sort(sims[i, members])[::-1][:group_k]
+                by_group[g] = (best.mean(), members[np.argmax(sims[i, members])])
+            want = sorted(by_group.values(), key=lambda v: -v[0])[:5]
+            np.testing.assert_allclose(scores[i], [v[0] for v in want])
+            assert idx[i].tolist() == [int(v[1]) for v in want]  # each group's best entry stands for it
+    with pytest.raises(ConfigError, match="group_k must be a positive integer, not 0"):
+        rank(q, e, 2, groups=groups, group_k=0)
+    with pytest.raises(ConfigError, match="give groups too"):
+        rank(q, e, 2, group_k=2)
+
+
 def faq_case(tmp_path: Path):
     """Four FAQ entries with three answers (two questions share "A"), and queries with known rankings."""
     vectors = {
@@ -250,6 +272,27 @@ def test_faq_top1_mrr_recall_known_by_hand(tmp_path):
     assert [(e["query"], e["answer"]) for e in result.errors] == [("q2", "B"), ("q3", "C")]
     with pytest.raises(ConfigError, match=r"faq\.csv: k=4 is more than the FAQ's 3 distinct answers"):
         evaluate_faq(model, faq, queries, ks="1,4")
+
+
+def test_faq_answer_k_scores_an_answer_by_its_best_few_questions(tmp_path, capsys):
+    # B has the single nearest question (0.95) but its other one is far (0.2); both of A's are at 0.9
+    vectors = {"b1": unit(0.95), "b2": unit(0.2), "a1": unit(0.9), "a2": unit(0.9), "q": unit(1.0)}
+    faq = write_csv(tmp_path / "faq.csv", [["b1", "B"], ["b2", "B"], ["a1", "A"], ["a2", "A"]], ["question", "answer"])
+    queries = write_csv(tmp_path / "q.csv", [["q", "A"]], ["query", "expected"])
+    model = VecModel(vectors)
+    best = evaluate_faq(model, faq, queries, ks=(1, 2))
+    assert best.metrics["top1_accuracy"] == 0.0 and best.items[0]["top_answers"] == ["B", "A"]
+    mean2 = evaluate_faq(model, faq, queries, ks=(1, 2), answer_k=2)
+    assert mean2.metrics["top1_accuracy"] == 100.0 and mean2.items[0]["top_answers"] == ["A", "B"]
+    assert mean2.items[0]["score"] == pytest.approx(0.9) and mean2.counts["answer_k"] == 2
+    assert evaluate_faq(model, faq, queries, ks=(1, 2), answer_k=5).metrics["top1_accuracy"] == 100.0  # all of each
+    with pytest.raises(ConfigError, match="answer_k must be a positive integer, not 0"):
+        evaluate_faq(model, faq, queries, answer_k=0)
+    code, _, err = run(capsys, "eval", "--task", "faq", "--faq", str(faq), "--queries", str(queries), "--ks", "1",
+                       "--answer-k", "0", "--report", str(tmp_path / "r"))  # fmt: skip
+    assert code == 2 and "answer_k must be a positive integer, not 0" in err and "Traceback" not in err
+    code, _, err = run(capsys, "eval", "--task", "sts", "--data", str(queries), "--answer-k", "2")
+    assert code == 2 and "--answer-k is for --task faq" in err
 
 
 def test_faq_out_of_scope_at_the_dev_threshold(tmp_path):
