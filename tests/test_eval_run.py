@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 
 import pytest
 
@@ -95,3 +96,19 @@ def test_answer_k_is_part_of_a_faq_row_setting(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         run.main([*argv, "--answer-k", "0"])
     assert exc.value.code == 2 and "--answer-k must be >= 1, not 0" in capsys.readouterr().err
+
+
+def test_faq_dev_split_holds_out_a_tenth_of_each_intent_and_never_reads_test(tmp_path):
+    dev_script = load_script("eval/faq_dev.py", "eval_faq_dev")
+    train_csv = data_path("banking77", "train.csv")
+    faq, dev = dev_script.dev_split(train_csv, tmp_path, seed=0)
+    faq_rows = list(csv.DictReader(faq.open(encoding="utf-8")))
+    dev_rows = list(csv.DictReader(dev.open(encoding="utf-8")))
+    train_rows = list(csv.DictReader(train_csv.open(encoding="utf-8")))
+    assert len(faq_rows) + len(dev_rows) == len(train_rows)
+    assert not {r["text"] for r in faq_rows} & {r["text"] for r in dev_rows}
+    per_intent = Counter(r["category"] for r in train_rows)
+    assert Counter(r["category"] for r in dev_rows) == {c: max(1, n // 10) for c, n in per_intent.items()}
+    (tmp_path / "again").mkdir()
+    again, _ = dev_script.dev_split(train_csv, tmp_path / "again", seed=0)
+    assert again.read_text(encoding="utf-8") == faq.read_text(encoding="utf-8")  # the same seed, the same split
