@@ -6,6 +6,7 @@ sentence naming the file, row or field at fault. The CLI prints that sentence an
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "TextError",
     "TextTooLongError",
     "check_text",
+    "check_positive_int",
 ]
 
 
@@ -88,3 +90,19 @@ def check_text(
     if not text:
         raise error(f"{field} is empty" if not value else f"{field} is only spaces")
     return text
+
+
+def check_positive_int(value: Any, field: str) -> int:
+    """``value`` when it is an integer >= 1 (a NumPy integer too, not a bool); else a one-line :class:`ConfigError`.
+
+    Example:
+        >>> check_positive_int(3, "answer_k")
+        3
+        >>> check_positive_int(0, "answer_k")
+        Traceback (most recent call last):
+        ...
+        sentsim.errors.ConfigError: answer_k must be a positive integer, not 0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ConfigError(f"{field} must be a positive integer, not {value!r}")
+    return value

@@ -38,7 +38,7 @@ from sentsim.data import (
     parse_score_range,
     read_pairs,
 )
-from sentsim.errors import ConfigError, DataError
+from sentsim.errors import ConfigError, DataError, check_positive_int
 from sentsim.evaluation import best_threshold, binary_metrics, score_metrics
 from sentsim.retrieval import QAData, rank, read_qa
 from sentsim.similarity import METRICS, check_metric
@@ -464,8 +464,7 @@ def evaluate_faq(
     """
     start = time.perf_counter()
     ks = parse_ks(ks)
-    if isinstance(answer_k, bool) or not isinstance(answer_k, int | np.integer) or answer_k < 1:
-        raise ConfigError(f"answer_k must be a positive integer, not {answer_k!r}")
+    check_positive_int(answer_k, "answer_k")
     if faq is None and queries is None:  # BANKING77, beside the project
         faq, queries = DEFAULT_DATA["faq"]["faq"], DEFAULT_DATA["faq"]["queries"]
     if faq is None or queries is None:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from sentsim.data import _fail, _resolve, open_table, parse_columns, read_records
-from sentsim.errors import ConfigError, DataError
+from sentsim.errors import ConfigError, DataError, check_positive_int
 from sentsim.similarity import check_metric, matrix
 
 __all__ = ["QAData", "read_qa", "rank", "QUESTION_NAMES", "ANSWER_NAMES"]
@@ -165,8 +165,7 @@ def rank(
         >>> [rank(q, e, k=2, groups=g, group_k=gk)[1].round(2).tolist() for gk in (1, 2)]
         [[[1.0, 0.8]], [[0.98, 0.8]]]
     """
-    if isinstance(group_k, bool) or not isinstance(group_k, int | np.integer) or group_k < 1:
-        raise ConfigError(f"group_k must be a positive integer, not {group_k!r}")
+    check_positive_int(group_k, "group_k")
     if group_k > 1 and groups is None:
         raise ConfigError("group_k scores groups of entries: give groups too")
     query_emb, entry_emb = np.asarray(query_emb), np.asarray(entry_emb)
@@ -206,8 +205,8 @@ def rank(
                     nxt = np.maximum.reduceat(rest, starts, axis=1)
                     total += np.where(counts > j, nxt, 0.0)
                     hit = rest == np.repeat(nxt, counts, axis=1)
+                    # a group with no entry left is all -inf: it takes its first entry again, a value never counted
                     taken = np.minimum.reduceat(np.where(hit, np.arange(m), m), starts, axis=1)
-                    taken = np.minimum(taken, m - 1)  # a group with no entry left: any index, its value is unused
                 cand_scores = total / np.minimum(counts, group_k)
         top = np.argpartition(-cand_scores, k - 1, axis=1)[:, :k]  # (c, k), unordered
         top_scores = np.take_along_axis(cand_scores, top, axis=1)
