@@ -137,7 +137,7 @@ def _auto_choice(encoder: Any, model_folder: str | os.PathLike | None) -> tuple[
     from sentsim.encoders import _is_lstm
 
     if _is_lstm(encoder):  # no export for it: torch, in bf16 where native
-        return ("torch-bf16" if cpu_has_native_bf16() else "torch"), None
+        return ("torch-bf16" if cpu_has_native_bf16() and lstm_runs_in_bf16() else "torch"), None
     if not openvino_available(int8=False):
         return "torch", None
     try:
@@ -205,6 +205,21 @@ def cpu_has_native_bf16() -> bool | None:
     there: elsewhere bf16 is emulated and slower than fp32."""
     flags = _cpu_flags(_CPUINFO)
     return any(flag in flags for flag in _BF16_FLAGS) if flags else None
+
+
+@functools.cache  # the answer is a property of this CPU and this torch build: one tiny run per process
+def lstm_runs_in_bf16() -> bool:
+    """Whether torch can run an LSTM under bfloat16 autocast on this CPU: one step of a 4-wide LSTM is tried.
+    oneDNN has no bf16 LSTM kernel for CPUs without native bf16 (an AVX2-only AMD EPYC, for one), and refuses
+    ("could not create a primitive descriptor"), so ``torch-bf16`` cannot run an LSTM encoder there."""
+    import torch
+
+    try:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            torch.nn.LSTM(4, 4, batch_first=True)(torch.zeros(1, 2, 4))
+    except RuntimeError:
+        return False
+    return True
 
 
 def _int8_dot_product_in(cpuinfo: str) -> bool | None:

@@ -55,14 +55,17 @@ def load(
             or a Hugging Face hub id (needs the network).
         device: ``cpu``, ``cuda``, ...; sentence-transformers picks one when None.
         metric: override the model's default similarity metric.
-        backend: how to run the encoder: ``auto``, ``torch``, ``onnx``, ``onnx-int8``, ``openvino`` or
-            ``openvino-int8`` (exported once and cached, see :mod:`sentsim.backends`). None: the backend saved with
-            the model, else ``auto``: ``openvino-int8`` on a CPU with OpenVINO installed when it keeps every check
-            text's embedding within 0.99 cosine of fp32 (quantized on the first load, about a minute, then cached),
-            else ``torch``. ``$SENTSIM_BACKEND`` decides for ``auto`` when set.
+        backend: how to run the encoder: ``auto``, ``torch``, ``torch-bf16``, ``onnx``, ``onnx-int8``,
+            ``openvino``, ``openvino-bf16`` or ``openvino-int8`` (exported once and cached, see
+            :mod:`sentsim.backends`). None: the backend saved with the model (a saved ``torch-bf16`` LSTM runs in
+            fp32, with a warning, on a CPU where torch cannot run it in bf16), else ``auto``: ``openvino-int8``
+            on a CPU with OpenVINO installed when it keeps every check text's embedding within 0.99 cosine of
+            fp32 (quantized on the first load, about a minute, then cached), else ``torch``.
+            ``$SENTSIM_BACKEND`` decides for ``auto`` when set.
 
     Raises:
         ModelError: the folder is missing, incomplete, holds only pickle weights, or names custom code.
+        ConfigError: a ``backend`` that is unknown or cannot run this model here.
 
     Example:
         >>> import sentsim
@@ -84,8 +87,11 @@ def load(
     if backend is not None:
         from sentsim.backends import check_backend
 
-        config.backend = check_backend(backend)
+        check_backend(backend)
+        config.backend = "torch"  # set below, where a backend this machine cannot run is an error, not a fallback
     model = SiameseModel(encoder, config, source=location if is_local else None)
+    if backend is not None and backend != "torch":
+        model.set_backend(backend)
     if metric is not None:
         model.metric = metric
     return model

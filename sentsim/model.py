@@ -95,7 +95,7 @@ class SiameseModel:
         self._grouped: Any = None  # the length-grouped LSTM runner (sentsim.recurrent), made on first use
         self._backend = "torch"  # what encode runs on now; config.backend is what was asked for ("auto" or one)
         if self.config.backend != "torch":
-            self.set_backend(self.config.backend)
+            self._set_backend(self.config.backend, saved=True)
 
     @property
     def backend(self) -> str:
@@ -109,12 +109,28 @@ class SiameseModel:
         Training and saving still use the torch weights. Returns the model.
 
         Raises:
-            ConfigError: an unknown backend, ONNX Runtime or OpenVINO missing, or a model these backends do not run.
+            ConfigError: an unknown backend, ONNX Runtime or OpenVINO missing, a model these backends do not run,
+                or ``torch-bf16`` for an LSTM on a CPU where torch cannot run an LSTM in bf16
+                (:func:`sentsim.backends.lstm_runs_in_bf16`).
         """
+        return self._set_backend(backend)
+
+    def _set_backend(self, backend: str, saved: bool = False) -> SiameseModel:
+        """:meth:`set_backend`; ``saved``: the backend comes from the model's saved config, so a ``torch-bf16``
+        LSTM saved on a CPU with native bf16 still loads on one without it, running in fp32 (with a warning)."""
         from sentsim.backends import OnnxEncoder, OpenVinoEncoder, _auto_choice, check_backend, export_backend
 
         check_backend(backend)
         chosen, path = _auto_choice(self.encoder, self.source) if backend == "auto" else (backend, None)
+        if chosen == "torch-bf16" and not self._bf16_runs():
+            message = (
+                "backend 'torch-bf16': torch cannot run this LSTM encoder in bfloat16 on this CPU (oneDNN has no bf16 "
+                "LSTM kernel without native bf16, AVX-512 BF16 or AMX)"
+            )
+            if not saved:
+                raise ConfigError(message + "; use backend='torch' (fp32) or 'auto'")
+            logger.warning("%s: running it in fp32 (torch) instead", message)
+            chosen = "torch"
         if chosen in ("torch", "torch-bf16"):  # the torch model itself, no export
             self._fast = None
         else:
@@ -129,6 +145,14 @@ class SiameseModel:
             self._fast_version = _weights_version(self._fast_params)
         self.config.backend, self._backend = backend, chosen
         return self
+
+    def _bf16_runs(self) -> bool:
+        """Whether ``torch-bf16`` can run this encoder here: anything but an LSTM on a CPU that refuses bf16 LSTMs."""
+        from sentsim.backends import lstm_runs_in_bf16
+        from sentsim.encoders import _is_lstm
+
+        device = getattr(getattr(self.encoder, "device", None), "type", "cpu")
+        return device != "cpu" or not _is_lstm(self.encoder) or lstm_runs_in_bf16()
 
     # ------------------------------------------------------------------ properties
     @property

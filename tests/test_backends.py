@@ -484,7 +484,10 @@ def test_auto_runs_an_lstm_and_a_model_without_openvino_on_torch(tiny_model_dir,
     monkeypatch.setattr(backends, "cpu_has_native_bf16", lambda: False)
     assert sentsim.build_lstm(tiny_model_dir, hidden_dim=8, device="cpu").backend == "torch"
     monkeypatch.setattr(backends, "cpu_has_native_bf16", lambda: True)  # the LSTM in bf16 only where it is native
+    monkeypatch.setattr(backends, "lstm_runs_in_bf16", lambda: True)
     assert sentsim.build_lstm(tiny_model_dir, hidden_dim=8, device="cpu").backend == "torch-bf16"
+    monkeypatch.setattr(backends, "lstm_runs_in_bf16", lambda: False)  # and only where this torch can run it
+    assert sentsim.build_lstm(tiny_model_dir, hidden_dim=8, device="cpu").backend == "torch"
     monkeypatch.setattr(backends, "openvino_available", lambda int8=True: False)
     model = sentsim.load(tiny_model_dir, device="cpu")
     assert model.backend == "torch" and model.config.backend == "auto"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import sentsim
-from sentsim.backends import cpu_has_native_bf16
+from sentsim.backends import lstm_runs_in_bf16
 from sentsim.data import read_pairs, read_sentences
 from sentsim.encoders import build_lstm, new_model
 from sentsim.errors import ConfigError, DataError, OutputExistsError
@@ -65,8 +65,8 @@ def test_grouped_lstm_runs_its_batches_on_threads_and_gives_them_back(tiny_model
 
 
 @pytest.mark.skipif(
-    not cpu_has_native_bf16(),
-    reason="torch's oneDNN LSTM in bf16 fails on a CPU without native bf16 (AVX-512 BF16, AMX); auto avoids it",
+    not lstm_runs_in_bf16(),
+    reason="torch's oneDNN LSTM in bf16 fails on a CPU without native bf16 (AVX-512 BF16, AMX); see the next test",
 )
 def test_grouped_lstm_in_bf16_stays_within_0_99_of_fp32_and_reloads_so(tiny_model_dir, tmp_path):
     model = build_lstm(tiny_model_dir, hidden_dim=32, max_seq_length=32)
@@ -82,6 +82,28 @@ def test_grouped_lstm_in_bf16_stays_within_0_99_of_fp32_and_reloads_so(tiny_mode
     assert again.backend == "torch-bf16" and again.config.backend == "torch-bf16"
     np.testing.assert_allclose(again.encode(texts, batch_size=8), fast, atol=1e-6)
     assert sentsim.load(folder, device="cpu", backend="torch").backend == "torch"
+
+
+def test_torch_bf16_lstm_where_torch_cannot_run_it_is_a_clear_error_and_a_saved_one_falls_back(
+    tiny_model_dir, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setattr("sentsim.backends.lstm_runs_in_bf16", lambda: False)  # as on an AVX2-only CPU
+    model = build_lstm(tiny_model_dir, hidden_dim=8, max_seq_length=32)
+    before = (model.backend, model.config.backend)
+    with pytest.raises(ConfigError, match="cannot run this LSTM encoder in bfloat16 on this CPU.*backend='torch'"):
+        model.set_backend("torch-bf16")
+    assert (model.backend, model.config.backend) == before  # the failed call changed nothing
+    model.config.backend = "torch-bf16"  # as saved on a CPU with native bf16
+    folder = model.save(tmp_path / "student")
+    with caplog.at_level("WARNING", logger="sentsim.model"):
+        again = sentsim.load(folder, device="cpu")
+    assert again.backend == "torch" and again.config.backend == "torch-bf16"  # the saved choice is kept
+    assert "running it in fp32" in caplog.text
+    np.testing.assert_allclose(again.encode(TEXTS), model.encode(TEXTS), atol=1e-6)
+    with pytest.raises(ConfigError, match="cannot run this LSTM"):  # asked for by name: an error, not a fallback
+        sentsim.load(folder, device="cpu", backend="torch-bf16")
+    transformer = sentsim.load(tiny_model_dir, backend="torch")
+    assert transformer.set_backend("torch-bf16").backend == "torch-bf16"  # a transformer still may
 
 
 def test_grouped_lstm_is_only_used_for_the_lstm_layout(tiny_model_dir):
