@@ -22,6 +22,10 @@ logger = logging.getLogger("sentsim")
 
 MAX_ENCODE_LINES = 10_000_000
 EVAL_TASKS = ("sts", "pairs", "faq")  # sentsim.harness.TASKS, without importing the harness for --help
+ANSWER_K_HELP = (
+    "score each answer by the mean of its K best questions (default 1, or the saved bot's); calibrate with the K "
+    "you ask with"
+)
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
@@ -182,6 +186,7 @@ def _parser() -> argparse.ArgumentParser:
         source.add_argument("--bot", default=None, help="a bot folder saved by 'sentsim faq calibrate --save'")
         q.add_argument("--faq-columns", default=None, help="question,answer columns of a table FAQ")
         q.add_argument("--keep-last", action="store_true", help="a question given twice: keep the last answer")
+        q.add_argument("--answer-k", type=int, default=None, metavar="K", help=ANSWER_K_HELP)
         _add_model(q)
         if name == "ask":
             q.add_argument("question")
@@ -238,6 +243,7 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--bot", default=None, help="a bot folder saved by 'sentsim faq calibrate --save'")
     p.add_argument("--faq-columns", default=None, help="question,answer columns of a table FAQ")
     p.add_argument("--threshold", type=float, default=None, help="answer only at or above this score")
+    p.add_argument("--answer-k", type=int, default=None, metavar="K", help=ANSWER_K_HELP)
     _add_model(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
@@ -461,6 +467,8 @@ def _faq_bot(args: argparse.Namespace, **kwargs):
     from sentsim.faq import FAQBot
 
     model = _load(args)
+    if args.answer_k is not None:
+        kwargs["answer_k"] = args.answer_k
     if args.bot is not None:
         return FAQBot.load(args.bot, model=model, **kwargs)
     on_duplicate = "last" if args.keep_last else "error"
@@ -546,10 +554,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from sentsim.serve import build_app, run
 
     model = _load(args)
-    bot = FAQBot.load(args.bot, model=model) if args.bot is not None else None
+    chosen = (("columns", args.faq_columns), ("threshold", args.threshold), ("answer_k", args.answer_k))
+    faq_kwargs = {k: v for k, v in chosen if v is not None}
+    bot_kwargs = {"answer_k": args.answer_k} if args.answer_k is not None else {}
+    bot = FAQBot.load(args.bot, model=model, **bot_kwargs) if args.bot is not None else None
     if bot is not None and args.threshold is not None:
         bot.threshold = args.threshold
-    faq_kwargs = {k: v for k, v in (("columns", args.faq_columns), ("threshold", args.threshold)) if v is not None}
     app = build_app(bot, model, faq_path=args.faq, faq_kwargs=faq_kwargs or None, ask_batch=args.ask_batch)
     run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
     return 0

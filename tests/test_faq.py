@@ -92,6 +92,59 @@ def test_bad_queries_are_one_line_errors(bot, query, message):
     assert bot.ask("forgot my password").answer  # and the bot keeps answering
 
 
+class _Fixed:
+    """A model with given embeddings: ``vectors[text]``, else a fixed pseudo-random unit vector per text."""
+
+    config = type("Config", (), {"base_model": "fixed", "threshold_for": staticmethod(lambda metric: None)})()
+
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
+        self.vectors = vectors
+
+    def encode(self, texts, batch_size=32, show_progress_bar=None):
+        rows = []
+        for text in texts:
+            v = self.vectors.get(text)
+            if v is None:
+                v = np.random.default_rng(sum(map(ord, text))).normal(size=2)
+            rows.append(np.asarray(v, dtype=np.float32) / np.linalg.norm(v))
+        return np.stack(rows)
+
+
+def _two_answers():
+    """A: one question the query almost repeats and one far from it; B: two questions a little less near.
+    By its best question A wins (0.99 against 0.98); by the mean of its best two, B does (0.975 against 0.745)."""
+    vectors = {"a near": [0.99, 0.141], "a far": [0.5, 0.866], "b one": [0.98, 0.199], "b two": [0.97, 0.243]}
+    vectors["the query"] = [1.0, 0.0]
+    pairs = [("a near", "answer A"), ("a far", "answer A"), ("b one", "answer B"), ("b two", "answer B")]
+    return pairs, _Fixed(vectors)
+
+
+def test_answer_k_scores_an_answer_by_the_mean_of_its_best_questions(tmp_path):
+    pairs, model = _two_answers()
+    one = FAQBot.from_pairs(pairs, model=model, threshold=0.5).ask("the query")
+    assert (one.answer, one.question) == ("answer A", "a near") and one.score == pytest.approx(0.99, abs=1e-3)
+    bot = FAQBot.from_pairs(pairs, model=model, threshold=0.5, answer_k=2)
+    two = bot.ask("the query")
+    assert (two.answer, two.question) == ("answer B", "b one")  # the answer's best question is the one shown
+    assert two.score == pytest.approx((0.98 + 0.97) / 2, abs=1e-3)
+    assert [(a.answer, round(a.score, 3)) for a in two.alternatives] == [("answer A", pytest.approx(0.745, abs=1e-3))]
+    assert bot.ask_many(["the query"])[0].answer == "answer B"
+    # an answer with fewer questions than answer_k is scored by all of them
+    assert FAQBot.from_pairs(pairs, model=model, answer_k=5, threshold=0.5).ask("the query").answer == "answer B"
+    # saved with the bot; a load may ask for another
+    folder = bot.save(tmp_path / "bot")
+    assert json.loads((folder / "bot.json").read_text())["answer_k"] == 2
+    assert FAQBot.load(folder, model=model).ask("the query").answer == "answer B"
+    assert FAQBot.load(folder, model=model, answer_k=1).ask("the query").answer == "answer A"
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_answer_k_must_be_a_positive_integer(bad):
+    pairs, model = _two_answers()
+    with pytest.raises(ConfigError, match="answer_k must be a positive integer"):
+        FAQBot.from_pairs(pairs, model=model, answer_k=bad)
+
+
 # ------------------------------------------------------------------------------------------------ files
 def _write_all_formats(tmp_path):
     import yaml
@@ -252,8 +305,9 @@ CAL_IN = [
 CAL_OUT = ["what's the weather tomorrow", "recommend a good pizza place", "who won the world cup", "tell me a joke"]
 
 
-def test_calibrate_balanced_separates_in_and_out_of_scope(bundled):
-    b = FAQBot.from_pairs(FAQ, model=bundled, threshold=0.99)
+@pytest.mark.parametrize("answer_k", [1, 2])
+def test_calibrate_balanced_separates_in_and_out_of_scope(bundled, answer_k):
+    b = FAQBot.from_pairs(FAQ, model=bundled, threshold=0.99, answer_k=answer_k)
     queries = [q for q, _ in CAL_IN] + CAL_OUT
     expected = [i for _, i in CAL_IN] + [None] * len(CAL_OUT)
     t = b.calibrate(queries, expected)
@@ -350,6 +404,16 @@ def test_cli_calibrate_saves_a_bot_that_ask_uses(tmp_path, capsys):
     assert main(["-q", "faq", "calibrate", "--faq", faq, "--queries", str(queries), "--save", str(bot_dir)]) == 2
     assert "already holds" in capsys.readouterr().err
     assert json.loads((bot_dir / "bot.json").read_text()) == saved
+    # --answer-k is saved with the calibrated bot, and ask --bot scores with it
+    k_dir = tmp_path / "bot-k2"
+    argv = ["-q", "faq", "calibrate", "--faq", faq, "--queries", str(queries), "--answer-k", "2", "--save", str(k_dir)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert json.loads((k_dir / "bot.json").read_text())["answer_k"] == 2
+    assert main(["-q", "faq", "ask", "--bot", str(k_dir), "--json", "which payment methods can I use"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    bot = FAQBot.load(k_dir)
+    assert bot.answer_k == 2 and record["score"] == pytest.approx(bot.ask("which payment methods can I use").score)
 
 
 @pytest.mark.parametrize(
@@ -360,6 +424,7 @@ def test_cli_calibrate_saves_a_bot_that_ask_uses(tmp_path, capsys):
         (["faq", "ask", "--faq", "{tmp}/nope.csv", "hi"], "file not found"),
         (["faq", "ask", "--bot", "{tmp}", "hi"], "not a saved FAQ bot"),
         (["faq", "calibrate", "--faq", "{faq}", "--queries", "{tmp}/q.csv"], "neither an id nor an answer"),
+        (["faq", "ask", "--faq", "{faq}", "--answer-k", "0", "hi"], "answer_k must be a positive integer"),
     ],
 )
 def test_cli_faq_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
