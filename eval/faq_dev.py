@@ -2,13 +2,15 @@
 
 Run:  python eval/faq_dev.py                       # zero-shot and eval/run.py's sentsim recipe, answer_k 1..5
       python eval/faq_dev.py --epochs 1,2 --answer-k 1,3,4
+      python eval/faq_dev.py --loss proxy --epochs 2 --batch-size 32 --lr 5e-5   # sentsim faq train --loss proxy
 
 Test questions are never read. Each intent's train questions are shuffled (``--split-seed``) and a tenth of them
 become dev queries; the other nine tenths are the FAQ and the training data. Each model (the bundled one zero-shot,
 then sentsim trained as ``eval/run.py`` trains it on BANKING77 for each ``--epochs``: MNRL on ``banking_pairs``,
-batch 16, lr 2e-5) answers the dev queries, its answers scored by the mean of their ``answer_k`` best questions
-(``sentsim.harness.evaluate_faq``). Prints one table of dev top-1 accuracy and, per model, how many dev queries
-each ``answer_k`` gets right that ``answer_k=1`` gets wrong and the reverse. Writes OUT/dev.json.
+batch 16, lr 2e-5; or, with ``--loss proxy``, as ``sentsim faq train --loss proxy`` trains it on the FAQ) answers
+the dev queries, its answers scored by the mean of their ``answer_k`` best questions (``evaluate_faq``). Prints
+one table of dev top-1 accuracy and, per model, how many dev queries each ``answer_k`` gets right that
+``answer_k=1`` gets wrong and the reverse. Writes OUT/dev.json.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import sentsim
+from sentsim.faq_train import train_faq
 from sentsim.harness import evaluate_faq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -82,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", default="1", help="comma-separated sentsim training epochs ('' for zero-shot only)")
     parser.add_argument("--answer-k", default="1,2,3,4,5", help="comma-separated answer_k values to score with")
     parser.add_argument("--seed", type=int, default=42, help="training seed")
+    parser.add_argument("--loss", choices=("mnrl", "proxy"), default="mnrl", help="mnrl: eval/run.py's recipe")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "faq-dev"))
@@ -100,17 +106,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         faq, dev = dev_split(train_csv, tmp, args.split_seed)
         epochs_list = [float(e) for e in filter(None, args.epochs.split(","))]
-        models = [("zero-shot", None)] + [(f"sentsim {e:g} epochs", e) for e in epochs_list]
+        models = [("zero-shot", None)] + [(f"sentsim {args.loss} {e:g} epochs", e) for e in epochs_list]
         for name, epochs in models:
             wall = None
             if epochs is None:
                 model = sentsim.load(device="cpu", backend="torch")
+            elif args.loss == "proxy":
+                started = time.perf_counter()
+                train_faq(
+                    faq, tmp / "model", faq_columns="text,category", loss="proxy", epochs=epochs,
+                    batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, overwrite=True,
+                    show_progress=False,
+                )  # fmt: skip
+                wall = round(time.perf_counter() - started, 1)
+                model = sentsim.load(tmp / "model", device="cpu", backend="torch")
             else:
                 pair_train, pair_dev = banking_pairs(faq, tmp, args.seed)
                 started = time.perf_counter()
                 sentsim.train(
-                    train=pair_train, dev=pair_dev, loss="mnrl", output_dir=tmp / "model", epochs=epochs, batch_size=16,
-                    learning_rate=2e-5, seed=args.seed, overwrite=True, show_progress=False,
+                    train=pair_train, dev=pair_dev, loss="mnrl", output_dir=tmp / "model", epochs=epochs,
+                    batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, overwrite=True,
+                    show_progress=False,
                 )  # fmt: skip
                 wall = round(time.perf_counter() - started, 1)
                 model = sentsim.load(tmp / "model", device="cpu", backend="torch")

@@ -11,7 +11,9 @@ Tasks (data from ../shared/data, or --data DIR):
 - faq:   BANKING77. Train on pairs of train questions (same intent or not), retrieve the nearest train question for
          every test question, report top-1 accuracy. `--loss faq=faq` trains sentsim as `sentsim faq train` does
          instead (every question with a paraphrase of its intent, MNRL that leaves same-intent questions out of
-         the in-batch negatives, no mined hard negatives, lr 5e-5); BENCHMARKS.md has its figures.
+         the in-batch negatives, no mined hard negatives, lr 5e-5); `--loss faq=proxy` as `sentsim faq train
+         --loss proxy` does (every question classified among one learned vector per intent, lr 5e-5; with
+         `--epochs faq=2 --batch-size faq=32`). BENCHMARKS.md has their figures.
 Models per task and seed: "sentsim" (`sentsim.train` with its defaults on the task's training data), "peer" (plain
 sentence-transformers, CosineSimilarityLoss, the same epochs and batch size, lr 2e-5, warm-up 10%: the recipe of
 its documentation), and once "zero-shot" (the bundled model). The model sentsim trains on STS-B is also scored on
@@ -95,12 +97,13 @@ def faq_slice(data: Path, tmp: Path, every: int, queries: int) -> tuple[Path, Pa
 
 # ---------------------------------------------------------------------------------------------- training
 def train_sentsim(task: str, spec: dict, out: Path, seed: int, epochs: float, batch: int) -> tuple[Path, float]:
-    if task == "faq" and spec.get("sentsim_loss") == "faq":
+    if task == "faq" and spec.get("sentsim_loss") in ("faq", "proxy"):
         from sentsim.faq_train import train_faq
 
         r = train_faq(
             spec["faq"], out, faq_columns="text,category", hard_negatives=False, epochs=epochs, batch_size=batch,
             learning_rate=spec["sentsim_lr"], seed=seed, overwrite=True, show_progress=False,
+            loss="proxy" if spec["sentsim_loss"] == "proxy" else "mnrl",
         )  # fmt: skip
         return out, r.wall_time_s
     result = sentsim.train(
@@ -224,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--loss",
         default="",
-        help="sentsim loss per task, e.g. pairs=cosine (default auto; faq=mnrl on the peer's pairs, or faq=faq: "
-        "the FAQ trainer)",
+        help="sentsim loss per task, e.g. pairs=cosine (default auto; faq=mnrl on the peer's pairs, faq=faq: "
+        "the FAQ trainer, or faq=proxy: the FAQ trainer with one learned vector per intent; both at lr 5e-5)",
     )
     parser.add_argument(
         "--answer-k", type=int, default=1,
@@ -298,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def setting(task: str, eval_task: str) -> str:
             loss = specs[task].get("sentsim_loss", "auto")
-            lr = f",lr={specs[task]['sentsim_lr']}" if loss == "faq" else ""
+            lr = f",lr={specs[task]['sentsim_lr']}" if loss in ("faq", "proxy") else ""
             quick = ",quick" if args.quick else ""
             return f"epochs={epochs[task]},batch={batch[task]},loss={loss}{lr}{quick}{scoring(eval_task)}"
 

@@ -220,6 +220,13 @@ def _parser() -> argparse.ArgumentParser:
         help="plain MNRL: count in-batch questions of the anchor's own answer as negatives too",
     )
     q.add_argument(
+        "--loss",
+        choices=("mnrl", "proxy"),
+        default="mnrl",
+        help="mnrl (default): paraphrase pairs; proxy: each question classified among one learned vector per answer "
+        "(no pairs, no hard negatives; best on BANKING77, see BENCHMARKS.md)",
+    )
+    q.add_argument(
         "--feedback",
         default=None,
         help="the demo's feedback file (JSONL): queries voted a right match train as paraphrases of the question",
@@ -488,6 +495,7 @@ def _cmd_faq_train(args: argparse.Namespace) -> int:
         hard_negatives=not args.no_hard_negatives,
         feedback=args.feedback,
         mask_same_answer=not args.no_mask_same_answer,
+        loss=args.loss,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,

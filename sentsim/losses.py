@@ -18,10 +18,19 @@ from typing import Literal
 from sentsim.data import PairData
 from sentsim.errors import ConfigError, DataError
 
-__all__ = ["LOSSES", "LossName", "choose_loss", "check_loss_data", "build_loss", "SCORE_LOSSES", "grouped_mnrl"]
+__all__ = [
+    "LOSSES",
+    "LossName",
+    "choose_loss",
+    "check_loss_data",
+    "build_loss",
+    "SCORE_LOSSES",
+    "grouped_mnrl",
+    "proxy_softmax",
+]
 
-LossName = Literal["auto", "cosine", "cosent", "angle", "contrastive", "online_contrastive", "mnrl"]
-LOSSES: tuple[str, ...] = ("auto", "cosine", "cosent", "angle", "contrastive", "online_contrastive", "mnrl")
+LossName = Literal["auto", "cosine", "cosent", "angle", "contrastive", "online_contrastive", "mnrl", "proxy"]
+LOSSES: tuple[str, ...] = ("auto", "cosine", "cosent", "angle", "contrastive", "online_contrastive", "mnrl", "proxy")
 SCORE_LOSSES = ("cosine", "cosent", "angle")
 BINARY_LOSSES = ("contrastive", "online_contrastive")
 
@@ -51,6 +60,11 @@ def choose_loss(requested: str, data: PairData, encoder: str = "transformer") ->
 
 def check_loss_data(loss: str, data: PairData) -> None:
     """Raise :class:`DataError` naming the first row whose label the loss cannot use."""
+    if loss == "proxy" and data.groups is None:
+        raise DataError(
+            f"{data.source}: loss 'proxy' learns one vector per group (an FAQ answer), and these pairs carry no "
+            "group: train it with sentsim faq train --loss proxy"
+        )
     if loss in SCORE_LOSSES and data.kind == "none":
         raise DataError(f"{data.source}: loss {loss!r} needs a score column, and this file has none")
     if loss in BINARY_LOSSES:
@@ -106,6 +120,49 @@ def grouped_mnrl(encoder, scale: float = 20.0):
             return torch.nn.functional.cross_entropy(scores, rows)
 
     return GroupedMultipleNegativesRankingLoss(encoder, scale=scale)
+
+
+def proxy_softmax(encoder, proxies, scale: float = 30.0):
+    """A classification loss over one learned vector ("proxy") per group (an FAQ answer, an intent): the softmax of
+    ``scale`` times the cosine between each sentence and every proxy, against the sentence's own group (the
+    normalized-softmax loss of metric learning). Every other answer is a negative of every question in every
+    batch, not only those that share its batch, so questions of one answer gather round its proxy and apart from
+    the rest. Only the first column of each row is used; its label is its group's index into ``proxies``.
+
+    Args:
+        encoder: the sentence-transformers model being trained.
+        proxies: ``(groups, dimension)`` starting vectors, e.g. each group's mean embedding by the starting model;
+            they are trained with the encoder (the loss module's parameter ``proxies``).
+        scale: the softmax's inverse temperature.
+
+    Example:
+        >>> import torch
+        >>> from sentsim.losses import proxy_softmax
+        >>> loss = proxy_softmax(torch.nn.Identity(), torch.eye(2))
+        >>> e = torch.tensor([[1.0, 0.1], [0.1, 1.0]])
+        >>> right = loss.compute_loss_from_embeddings(e, torch.tensor([0, 1]))
+        >>> wrong = loss.compute_loss_from_embeddings(e, torch.tensor([1, 0]))
+        >>> bool(right < 0.01 < wrong)
+        True
+    """
+    import torch
+
+    class ProxySoftmaxLoss(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model, self.scale = encoder, float(scale)
+            self.proxies = torch.nn.Parameter(torch.as_tensor(proxies, dtype=torch.float32).clone())
+
+        def compute_loss_from_embeddings(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            norm = torch.nn.functional.normalize
+            logits = self.scale * norm(embeddings, dim=-1) @ norm(self.proxies, dim=-1).T
+            return torch.nn.functional.cross_entropy(logits, labels.view(-1).long().to(logits.device))
+
+        def forward(self, sentence_features, labels: torch.Tensor) -> torch.Tensor:
+            features = next(iter(sentence_features))
+            return self.compute_loss_from_embeddings(self.model(features)["sentence_embedding"], labels)
+
+    return ProxySoftmaxLoss()
 
 
 def build_loss(name: str, encoder, grouped: bool = False):

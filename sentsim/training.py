@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from sentsim.data import PairData, parse_columns, parse_score_range, read_pairs
 from sentsim.encoders import new_model
 from sentsim.errors import ConfigError
@@ -154,6 +156,27 @@ def _evaluator(dev: PairData, cutoff: float):
     return ev, "eval_dev_cosine_ap"
 
 
+PROXY_LR_FACTOR = 50  # the proxies start as group means and must move faster than the encoder's weights
+
+
+def _proxy_data(data: PairData, model: SiameseModel):
+    """loss 'proxy': a dataset of each pair's first sentence and its group's index, and the starting proxies (each
+    group's mean embedding by the starting model)."""
+    import datasets
+
+    groups = sorted(set(data.groups or []))
+    code = {g: c for c, g in enumerate(groups)}
+    labels = np.array([code[g] for g in data.groups or []])
+    logger.info("proxy: one vector per group, %d groups, starting at their mean embeddings", len(groups))
+    emb = np.asarray(model.encode(data.sentence1, batch_size=64, show_progress_bar=len(labels) >= 1_000))
+    proxies = np.zeros((len(groups), emb.shape[1]), dtype=np.float32)
+    np.add.at(proxies, labels, emb)
+    proxies /= np.maximum(np.linalg.norm(proxies, axis=1, keepdims=True), 1e-12)
+    features = datasets.Features({"sentence1": datasets.Value("string"), "label": datasets.Value("int64")})
+    dataset = datasets.Dataset.from_dict({"sentence1": data.sentence1, "label": labels.tolist()}, features=features)
+    return dataset, proxies
+
+
 def _train_dataset(data: PairData, loss: str, cutoff: float):
     if loss != "mnrl" or data.kind == "none":
         return data.to_dataset()
@@ -263,6 +286,14 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
         logger.info("dev before training: %s", dev_before)
 
     # 3. Trainer
+    if loss_name == "proxy":
+        from sentsim.losses import proxy_softmax
+
+        train_dataset, proxies = _proxy_data(train_data, model)
+        loss_module = proxy_softmax(model.encoder, proxies)
+    else:
+        train_dataset = _train_dataset(train_data, loss_name, cfg.same_cutoff)
+        loss_module = build_loss(loss_name, model.encoder, grouped=grouped)
     evaluator, best_key = _evaluator(dev_data, cfg.same_cutoff) if dev_data is not None else (None, None)
     per_steps = cfg.eval_steps is not None
     strategy = "steps" if per_steps else "epoch"
@@ -291,13 +322,14 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
         batch_sampler=BatchSamplers.NO_DUPLICATES if loss_name == "mnrl" else BatchSamplers.BATCH_SAMPLER,
         ddp_backend="gloo" if os.environ.get("WORLD_SIZE") else None,
         dataloader_num_workers=0,
+        learning_rate_mapping={r"^proxies$": cfg.learning_rate * PROXY_LR_FACTOR} if loss_name == "proxy" else {},
     )
     callbacks = [EarlyStoppingCallback(cfg.early_stopping_patience)] if cfg.early_stopping_patience else []
     trainer = _main_process_saves(SentenceTransformerTrainer)(
         model=model.encoder,
         args=args,
-        train_dataset=_train_dataset(train_data, loss_name, cfg.same_cutoff),
-        loss=build_loss(loss_name, model.encoder, grouped=grouped),
+        train_dataset=train_dataset,
+        loss=loss_module,
         evaluator=evaluator,
         callbacks=callbacks,
     )

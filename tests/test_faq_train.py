@@ -9,7 +9,7 @@ import pytest
 
 import sentsim
 from sentsim.cli import main
-from sentsim.errors import DataError
+from sentsim.errors import ConfigError, DataError
 from sentsim.faq import FAQEntry, read_faq
 from sentsim.faq_train import faq_figures, faq_pairs, feedback_questions, train_faq
 
@@ -164,3 +164,57 @@ def test_cli_faq_train_with_feedback(tmp_path, tiny_model_dir, capsys):
             str(tiny_model_dir), "--epochs", "1", "--batch-size", "2"]  # fmt: skip
     assert main(argv) == 0
     assert sentsim.load(tmp_path / "p").config.training["loss"] == "online_contrastive"
+
+
+def test_proxy_loss_learns_the_answers_from_the_questions_alone(tmp_path, tiny_model_dir):
+    path, queries = animal_faq(tmp_path)
+    r = train_faq(
+        path, tmp_path / "out", base_model=str(tiny_model_dir), queries=queries, loss="proxy", epochs=4,
+        batch_size=6, learning_rate=1e-3, show_progress=False,
+    )  # fmt: skip
+    assert r.pairs == 18 and not r.hard_negatives  # every question once, nothing mined
+    assert r.after["top1_accuracy"] > r.before["top1_accuracy"]  # on queries it never saw
+    record = json.loads((tmp_path / "out" / "sentsim_config.json").read_text())["training"]
+    assert record["loss"] == "proxy" and record["train_pairs"] == 18
+    with pytest.raises(ConfigError, match="loss must be 'mnrl' or 'proxy'"):
+        train_faq(path, tmp_path / "other", loss="softmax")
+    single = [FAQEntry("how do I feed my cat", "Cat food.", "cat"), FAQEntry("food for a cat", "Cat food.", "cat")]
+    with pytest.raises(DataError, match="one answer only"):
+        train_faq(single, tmp_path / "single", base_model=str(tiny_model_dir), loss="proxy", show_progress=False)
+
+
+def test_proxy_data_starts_each_proxy_at_its_groups_mean_embedding(tiny_model_dir):
+    import numpy as np
+
+    from sentsim.data import PairData
+    from sentsim.training import _proxy_data
+
+    model = sentsim.load(tiny_model_dir, backend="torch")
+    texts = ["feed the cat", "cat food", "walk the dog", "dog lead", "a fish tank"]
+    groups = ["cat", "cat", "dog", "dog", "fish"]
+    data = PairData(texts, texts, None, "none", "test", [1, 2, 3, 4, 5], None, groups=groups)
+    dataset, proxies = _proxy_data(data, model)
+    assert dataset.column_names == ["sentence1", "label"] and dataset["label"] == [0, 0, 1, 1, 2]
+    emb = model.encode(texts)
+    for code, rows in enumerate(([0, 1], [2, 3], [4])):
+        mean = emb[rows].mean(axis=0)
+        np.testing.assert_allclose(proxies[code], mean / np.linalg.norm(mean), atol=1e-5)
+
+
+def test_proxy_loss_needs_groups_one_clear_line(tmp_path, capsys):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("sentence1,sentence2\na cat,a kitten\na dog,a puppy\n")
+    argv = ["-q", "train", "--train", str(pairs), "--loss", "proxy", "--output-dir", str(tmp_path / "m")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "loss 'proxy' learns one vector per group" in err and err.count("\n") == 1
+    assert not (tmp_path / "m").exists()
+
+
+def test_cli_faq_train_with_the_proxy_loss(tmp_path, tiny_model_dir, capsys):
+    path, queries = animal_faq(tmp_path)
+    argv = ["-q", "faq", "train", "--faq", str(path), "--output-dir", str(tmp_path / "m"), "--base-model",
+            str(tiny_model_dir), "--epochs", "1", "--batch-size", "6", "--loss", "proxy"]  # fmt: skip
+    assert main(argv) == 0
+    assert "top-1 before:" in capsys.readouterr().out
+    assert sentsim.load(tmp_path / "m").config.training["loss"] == "proxy"
