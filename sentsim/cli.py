@@ -224,7 +224,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=("mnrl", "proxy"),
         default="mnrl",
         help="mnrl (default): paraphrase pairs; proxy: each question classified among one learned vector per answer "
-        "(no pairs, no hard negatives; best on BANKING77, see BENCHMARKS.md)",
+        "(no pairs, no hard negatives; ahead of mnrl on BANKING77, see BENCHMARKS.md)",
     )
     q.add_argument(
         "--feedback",

@@ -219,8 +219,8 @@ def train_faq(
             plain MNRL, which counts them as negatives).
         loss: ``mnrl`` (multiple-negatives ranking over paraphrase pairs) or ``proxy``: every question is
             classified among one learned vector per answer (:func:`sentsim.losses.proxy_softmax`), so every other
-            answer is a negative of every question; no pairs or hard negatives are mined. On BANKING77 it beat
-            MNRL on a dev split and on test (BENCHMARKS.md).
+            answer is a negative of every question; no pairs or hard negatives are mined. On BANKING77 it was
+            ahead of MNRL on a dev split and on one test seed (BENCHMARKS.md).
         epochs, batch_size, learning_rate, seed, overwrite, show_progress: As in :func:`sentsim.train`.
 
     Example:
