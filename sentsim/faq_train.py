@@ -220,7 +220,7 @@ def train_faq(
         loss: ``mnrl`` (multiple-negatives ranking over paraphrase pairs) or ``proxy``: every question is
             classified among one learned vector per answer (:func:`sentsim.losses.proxy_softmax`), so every other
             answer is a negative of every question; no pairs or hard negatives are mined. On BANKING77 it was
-            ahead of MNRL on a dev split and on two test seeds (BENCHMARKS.md).
+            ahead of MNRL on a dev split and on 3 test seeds (BENCHMARKS.md).
         epochs, batch_size, learning_rate, seed, overwrite, show_progress: As in :func:`sentsim.train`.
 
     Example:
