@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sentsim.backends import BACKENDS
 from sentsim.errors import ConfigError, DataError, OutputExistsError, SentsimError
-from sentsim.losses import LOSSES
+from sentsim.losses import PAIR_FILE_LOSSES
 from sentsim.similarity import METRICS
 
 logger = logging.getLogger("sentsim")
@@ -85,7 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dev", default=None, help="dev pairs: evaluation during training and the threshold")
     p.add_argument("--output-dir", required=True, help="where the model goes")
     _add_pair_format(p)
-    p.add_argument("--loss", choices=LOSSES, default="auto")
+    p.add_argument(
+        "--loss",
+        choices=PAIR_FILE_LOSSES,
+        default="auto",
+        help="(loss proxy needs answers: sentsim faq train --loss proxy)",
+    )
     p.add_argument("--encoder", choices=("transformer", "lstm"), default="transformer")
     p.add_argument("--base-model", default=None, help="model to start from (default: the bundled one)")
     p.add_argument("--epochs", type=float, default=4)

@@ -166,6 +166,14 @@ def _leave_one_out(emb: np.ndarray, ids: list[str]) -> float | None:
     return round(100 * right / len(rows), 2)
 
 
+def _answer_means(emb: np.ndarray, ids: Sequence[Any]) -> dict[Any, np.ndarray]:
+    """Each answer's mean question embedding (the proxy loss's starting vectors), from embeddings already made."""
+    sums: dict[Any, np.ndarray] = {}
+    for row, answer in zip(emb, ids):
+        sums[answer] = sums[answer] + row if answer in sums else row.astype(np.float32)
+    return sums
+
+
 def faq_figures(
     entries: Sequence[FAQEntry],
     model: Any,
@@ -175,7 +183,10 @@ def faq_figures(
 ) -> dict[str, Any]:
     """Retrieval figures of ``model`` on an FAQ: top-1 accuracy (no abstaining) on the in-scope labelled queries,
     or leave-one-out top-1 on the FAQ's own questions when no queries are given."""
-    bot = FAQBot(entries, model, threshold=0.0, show_progress=show_progress)
+    return _figures(FAQBot(entries, model, threshold=0.0, show_progress=show_progress), entries, queries, expected)
+
+
+def _figures(bot: FAQBot, entries: Sequence[FAQEntry], queries: Sequence[str] | None, expected: Sequence[Any]) -> dict:
     if queries:
         want = bot._expected_ids(expected)
         answers = bot.ask_many(list(queries), alternatives=0)
@@ -247,7 +258,8 @@ def train_faq(
         q_texts, q_expected = qa.questions, qa.answers
     start = load(base_model, backend="torch")  # fp32, as the trained model runs until it is loaded again
     progress = None if show_progress else False
-    before = faq_figures(entries, start, q_texts, q_expected, progress)
+    start_bot = FAQBot(entries, start, threshold=0.0, show_progress=progress)
+    before = _figures(start_bot, entries, q_texts, q_expected)
     logger.info("before: top-1 %s on %s", before["top1_accuracy"], before["on"])
     votes = None
     train_entries = entries
@@ -265,6 +277,7 @@ def train_faq(
             list(range(1, len(questions) + 1)), None, groups=[e.id for e in train_entries],
         )  # fmt: skip
         logger.info("training on %d questions of %d answers (proxy loss)", len(pairs), len(set(pairs.groups)))
+        proxies = _answer_means(start_bot._emb, [e.id for e in entries])  # embedded once, for the figures before
     else:
         pairs = faq_pairs(train_entries, start, hard_negatives, seed, source, progress, groups=mask_same_answer)
         logger.info("training on %d pairs%s", len(pairs), " with hard negatives" if hard_negatives else "")
@@ -279,6 +292,7 @@ def train_faq(
         seed=seed,
         overwrite=overwrite,
         show_progress=show_progress,
+        **({"proxies": proxies} if loss == "proxy" else {}),
     )
     after = faq_figures(entries, result.model, q_texts, q_expected, progress)
     logger.info("after: top-1 %s on %s", after["top1_accuracy"], after["on"])

@@ -20,6 +20,7 @@ from sentsim.errors import ConfigError, DataError
 
 __all__ = [
     "LOSSES",
+    "PAIR_FILE_LOSSES",
     "LossName",
     "choose_loss",
     "check_loss_data",
@@ -31,6 +32,8 @@ __all__ = [
 
 LossName = Literal["auto", "cosine", "cosent", "angle", "contrastive", "online_contrastive", "mnrl", "proxy"]
 LOSSES: tuple[str, ...] = ("auto", "cosine", "cosent", "angle", "contrastive", "online_contrastive", "mnrl", "proxy")
+# what ``sentsim train`` offers: pairs read from a file carry no groups, which 'proxy' needs (sentsim faq train has it)
+PAIR_FILE_LOSSES: tuple[str, ...] = tuple(name for name in LOSSES if name != "proxy")
 SCORE_LOSSES = ("cosine", "cosent", "angle")
 BINARY_LOSSES = ("contrastive", "online_contrastive")
 

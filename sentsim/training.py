@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -62,6 +62,8 @@ class TrainConfig:
             when it beats the best single checkpoint on dev; needs dev data and two or more evaluations (set
             ``eval_steps`` to evaluate within an epoch).
         show_progress: progress bars.
+        proxies: loss ``proxy`` only: a starting vector per group (``{group: vector}``), e.g. group means the caller
+            has already embedded; a group left out starts at its mean embedding by the starting model.
     """
 
     train: str | os.PathLike | PairData
@@ -89,10 +91,13 @@ class TrainConfig:
     keep_checkpoints: bool = False
     average_best: int | None = None
     show_progress: bool = True
+    proxies: Mapping[Any, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
+        if self.proxies is not None and self.loss != "proxy":
+            raise ConfigError(f"proxies are the starting vectors of loss 'proxy', not of loss {self.loss!r}")
         if self.encoder not in ("transformer", "lstm"):
             raise ConfigError(f"encoder must be 'transformer' or 'lstm', not {self.encoder!r}")
         if not self.epochs > 0:
@@ -159,18 +164,33 @@ def _evaluator(dev: PairData, cutoff: float):
 PROXY_LR_FACTOR = 50  # the proxies start as group means and must move faster than the encoder's weights
 
 
-def _proxy_data(data: PairData, model: SiameseModel):
-    """loss 'proxy': a dataset of each pair's first sentence and its group's index, and the starting proxies (each
-    group's mean embedding by the starting model)."""
+def _proxy_data(data: PairData, model: SiameseModel, given: Mapping[Any, Any] | None = None):
+    """loss 'proxy': a dataset of each pair's first sentence and its group's index, and the starting proxies: the
+    ``given`` vector of a group, else its mean embedding by the starting model (only those sentences are embedded)."""
     import datasets
 
     groups = sorted(set(data.groups or []))
     code = {g: c for c, g in enumerate(groups)}
     labels = np.array([code[g] for g in data.groups or []])
-    logger.info("proxy: one vector per group, %d groups, starting at their mean embeddings", len(groups))
-    emb = np.asarray(model.encode(data.sentence1, batch_size=64, show_progress_bar=len(labels) >= 1_000))
-    proxies = np.zeros((len(groups), emb.shape[1]), dtype=np.float32)
-    np.add.at(proxies, labels, emb)
+    given = dict(given or {})
+    if unknown := [g for g in given if g not in code]:
+        raise ConfigError(f"proxies given for {len(unknown)} group(s) the pairs do not have, e.g. {unknown[0]!r}")
+    dim = model.dimension
+    proxies = np.zeros((len(groups), dim), dtype=np.float32)
+    for g, vector in given.items():
+        v = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if v.shape[0] != dim:
+            raise ConfigError(f"the proxy given for group {g!r} has {v.shape[0]} values; the model embeds in {dim}")
+        proxies[code[g]] = v
+    rows = [i for i, c in enumerate(labels) if groups[c] not in given]
+    logger.info(
+        "proxy: one vector per group, %d groups; %d given, the rest start at their mean embeddings",
+        len(groups), len(given),
+    )  # fmt: skip
+    if rows:
+        texts = [data.sentence1[i] for i in rows]
+        emb = np.asarray(model.encode(texts, batch_size=64, show_progress_bar=len(rows) >= 1_000), dtype=np.float32)
+        np.add.at(proxies, labels[rows], emb)
     proxies /= np.maximum(np.linalg.norm(proxies, axis=1, keepdims=True), 1e-12)
     features = datasets.Features({"sentence1": datasets.Value("string"), "label": datasets.Value("int64")})
     dataset = datasets.Dataset.from_dict({"sentence1": data.sentence1, "label": labels.tolist()}, features=features)
@@ -208,17 +228,61 @@ def _last_checkpoint(folder: Path) -> str | None:
     return None
 
 
-def _main_process_saves(base: type) -> type:
-    """The trainer class with its ``_save`` seam run by the main process only. Under torchrun, transformers 5 calls
-    ``_save`` on every rank, and sentence-transformers' ``_save`` assumes it is the only writer: two ranks writing
-    one checkpoint folder raced (a rank's model card vanished under it, and the run failed)."""
+LOSS_PARAMETERS = "loss_parameters.safetensors"  # a checkpoint's loss weights that are not the encoder's (proxies)
 
-    class MainProcessSaves(base):  # type: ignore[misc, valid-type]
+
+def _loss_parameters(loss) -> dict:
+    """The loss module's own trainable weights (not those of the encoder it wraps), by name."""
+    return (
+        {n: p for n, p in loss.named_parameters() if not n.startswith("model.")}
+        if hasattr(loss, "named_parameters")
+        else {}
+    )
+
+
+def _trainer_class(base: type) -> type:
+    """The trainer class with two seams changed.
+
+    ``_save`` runs on the main process only. Under torchrun, transformers 5 calls it on every rank, and
+    sentence-transformers' ``_save`` assumes it is the only writer: two ranks writing one checkpoint folder raced (a
+    rank's model card vanished under it, and the run failed).
+
+    A checkpoint also keeps the loss's own weights (the proxies of loss 'proxy'), which sentence-transformers leaves
+    out, and ``--resume`` loads them back; without that a resumed run started its proxies again from the group
+    means. They are written before ``trainer_state.json``, the mark of a complete checkpoint."""
+    from safetensors.torch import load_file, save_file
+
+    class SentsimTrainer(base):  # type: ignore[misc, valid-type]
         def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
-            if self.args.should_save:
-                super()._save(output_dir, state_dict=state_dict)
+            if not self.args.should_save:
+                return
+            super()._save(output_dir, state_dict=state_dict)
+            if own := _loss_parameters(self.loss):
+                folder = output_dir if output_dir is not None else self.args.output_dir
+                save_file(
+                    {n: p.detach().cpu().contiguous() for n, p in own.items()}, os.path.join(folder, LOSS_PARAMETERS)
+                )
 
-    return MainProcessSaves
+        def _load_from_checkpoint(self, checkpoint_path: str, *args: Any, **kwargs: Any) -> None:
+            super()._load_from_checkpoint(checkpoint_path, *args, **kwargs)
+            own = _loss_parameters(self.loss)
+            if not own:
+                return
+            path = os.path.join(checkpoint_path, LOSS_PARAMETERS)
+            if not os.path.isfile(path):
+                logger.warning("%s: no %s, so the loss's own weights start again", checkpoint_path, LOSS_PARAMETERS)
+                return
+            saved = load_file(path)
+            import torch
+
+            with torch.no_grad():
+                for name, param in own.items():
+                    if name not in saved or saved[name].shape != param.shape:
+                        raise ConfigError(f"{path}: {name} does not match this run's loss (other data or groups?)")
+                    param.copy_(saved[name].to(param.device, param.dtype))
+            logger.info("loaded the loss's own weights (%s) from %s", ", ".join(own), path)
+
+    return SentsimTrainer
 
 
 def _average_best(trainer, model: SiameseModel, evaluator, best_key: str, k: int, folder: Path) -> dict | None:
@@ -289,7 +353,7 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
     if loss_name == "proxy":
         from sentsim.losses import proxy_softmax
 
-        train_dataset, proxies = _proxy_data(train_data, model)
+        train_dataset, proxies = _proxy_data(train_data, model, cfg.proxies)
         loss_module = proxy_softmax(model.encoder, proxies)
     else:
         train_dataset = _train_dataset(train_data, loss_name, cfg.same_cutoff)
@@ -325,7 +389,7 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
         learning_rate_mapping={r"^proxies$": cfg.learning_rate * PROXY_LR_FACTOR} if loss_name == "proxy" else {},
     )
     callbacks = [EarlyStoppingCallback(cfg.early_stopping_patience)] if cfg.early_stopping_patience else []
-    trainer = _main_process_saves(SentenceTransformerTrainer)(
+    trainer = _trainer_class(SentenceTransformerTrainer)(
         model=model.encoder,
         args=args,
         train_dataset=train_dataset,
@@ -365,7 +429,9 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
         "wall_time_s": round(wall, 1),
         "global_steps": trainer.state.global_step,
         "checkpoint_averaging": averaging,
-        "settings": {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in ("train", "dev", "output_dir")},
+        "settings": {
+            f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in ("train", "dev", "output_dir", "proxies")
+        },
     }
     out = Path(cfg.output_dir).expanduser().resolve()
     if trainer.is_world_process_zero():

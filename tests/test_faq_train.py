@@ -201,13 +201,98 @@ def test_proxy_data_starts_each_proxy_at_its_groups_mean_embedding(tiny_model_di
         np.testing.assert_allclose(proxies[code], mean / np.linalg.norm(mean), atol=1e-5)
 
 
+def test_proxy_data_takes_given_starting_vectors_and_embeds_only_the_rest(tiny_model_dir, monkeypatch):
+    import numpy as np
+
+    from sentsim.data import PairData
+    from sentsim.model import SiameseModel
+    from sentsim.training import TrainConfig, _proxy_data
+
+    model = sentsim.load(tiny_model_dir, backend="torch")
+    texts = ["feed the cat", "cat food", "walk the dog", "dog lead"]
+    data = PairData(texts, texts, None, "none", "test", [1, 2, 3, 4], None, groups=["cat", "cat", "dog", "dog"])
+    embedded = []
+    real = SiameseModel.encode
+    monkeypatch.setattr(SiameseModel, "encode", lambda self, s, **kw: embedded.extend(s) or real(self, s, **kw))
+    given = np.arange(model.dimension, dtype=np.float32) + 1
+    _, proxies = _proxy_data(data, model, {"cat": given})
+    assert embedded == ["walk the dog", "dog lead"]  # the cat questions are not embedded again
+    np.testing.assert_allclose(proxies[0], given / np.linalg.norm(given), rtol=1e-6)
+    dog = real(model, texts[2:]).mean(axis=0)
+    np.testing.assert_allclose(proxies[1], dog / np.linalg.norm(dog), atol=1e-5)
+    with pytest.raises(ConfigError, match="group.*the pairs do not have, e.g. 'fish'"):
+        _proxy_data(data, model, {"fish": given})
+    with pytest.raises(ConfigError, match="group 'cat' has 3 values; the model embeds in"):
+        _proxy_data(data, model, {"cat": [1.0, 2.0, 3.0]})
+    with pytest.raises(ConfigError, match="starting vectors of loss 'proxy', not of loss 'mnrl'"):
+        TrainConfig(train=data, output_dir="unused", loss="mnrl", proxies={"cat": given})
+
+
+def test_faq_train_with_the_proxy_loss_embeds_the_faq_once_before_training(tmp_path, tiny_model_dir, monkeypatch):
+    """The figures before training and the proxies' starting vectors come from one embedding of the FAQ."""
+    from sentsim.model import SiameseModel
+
+    path, _ = animal_faq(tmp_path)
+    question = read_faq(path)[0].question
+    embedded = []
+    real = SiameseModel.encode
+    monkeypatch.setattr(SiameseModel, "encode", lambda self, s, **kw: embedded.extend(s) or real(self, s, **kw))
+    train_faq(path, tmp_path / "m", base_model=str(tiny_model_dir), loss="proxy", epochs=1, batch_size=6,
+              show_progress=False)  # fmt: skip
+    assert embedded.count(question) == 2  # once by the starting model, once by the trained one (the figures after)
+
+
+def test_resume_loads_the_proxies_from_the_checkpoint(tmp_path, tiny_model_dir, caplog):
+    """A checkpoint keeps the proxy loss's vectors, and a resumed run starts from them, not from the group means:
+    finishing the last epoch from the first epoch's checkpoint gives the model the uninterrupted run gave."""
+    import logging
+    import shutil
+
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    from sentsim.data import PairData
+    from sentsim.training import LOSS_PARAMETERS
+
+    entries = read_faq(animal_faq(tmp_path)[0])
+    questions = [e.question for e in entries]
+    data = PairData(questions, questions, None, "none", "faq", list(range(1, len(questions) + 1)), None,
+                    groups=[e.id for e in entries])  # fmt: skip
+    settings = dict(train=data, loss="proxy", base_model=str(tiny_model_dir), epochs=2, batch_size=6,
+                    learning_rate=1e-3, show_progress=False, keep_checkpoints=True)  # fmt: skip
+    whole = sentsim.train(output_dir=tmp_path / "whole", **settings)
+    checkpoints = sorted((tmp_path / "whole.checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert [p.name for p in checkpoints] == ["checkpoint-3", "checkpoint-6"]
+    first, last = (load_file(str(c / LOSS_PARAMETERS))["proxies"] for c in checkpoints)
+    assert first.shape == (len(ANIMALS), whole.model.dimension) and not np.allclose(first, last)
+    # a run killed after its first epoch: the first checkpoint only, no model yet
+    shutil.copytree(checkpoints[0], tmp_path / "cut.checkpoints" / checkpoints[0].name)
+    with caplog.at_level(logging.INFO, logger="sentsim.training"):
+        resumed = sentsim.train(output_dir=tmp_path / "cut", resume=True, **settings)
+    assert "loaded the loss's own weights (proxies)" in caplog.text
+    np.testing.assert_allclose(resumed.model.encode(questions), whole.model.encode(questions), atol=1e-5)
+    # a checkpoint from before this change (no loss weights) still resumes, with a warning
+    shutil.rmtree(tmp_path / "cut")
+    shutil.rmtree(tmp_path / "cut.checkpoints", ignore_errors=True)
+    shutil.copytree(checkpoints[0], tmp_path / "cut.checkpoints" / checkpoints[0].name)
+    (tmp_path / "cut.checkpoints" / checkpoints[0].name / LOSS_PARAMETERS).unlink()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sentsim.training"):
+        sentsim.train(output_dir=tmp_path / "cut", resume=True, **settings)
+    assert f"no {LOSS_PARAMETERS}, so the loss's own weights start again" in caplog.text
+
+
 def test_proxy_loss_needs_groups_one_clear_line(tmp_path, capsys):
+    """Pairs from a file carry no groups: the library says so in one line, and ``sentsim train`` does not offer it."""
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("sentence1,sentence2\na cat,a kitten\na dog,a puppy\n")
+    with pytest.raises(DataError, match="loss 'proxy' learns one vector per group") as caught:
+        sentsim.train(train=str(pairs), loss="proxy", output_dir=tmp_path / "m", show_progress=False)
+    assert "\n" not in str(caught.value)
     argv = ["-q", "train", "--train", str(pairs), "--loss", "proxy", "--output-dir", str(tmp_path / "m")]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "loss 'proxy' learns one vector per group" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2 and "invalid choice: 'proxy'" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
 
 
