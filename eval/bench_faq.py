@@ -325,6 +325,13 @@ def part_http(
     return result
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1, so a bad ``--answer-k`` is a usage error, not a traceback."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, not {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("shipped", "oos", "latency", "http", "all"), default="all")
@@ -337,7 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,10000,100000", help="latency: FAQ sizes")
     parser.add_argument("--train-epochs", type=float, default=0, help="oos: fine-tune on the in-scope FAQ first")
     parser.add_argument(
-        "--answer-k", type=int, default=1, help="oos, latency: FAQBot(answer_k=K), each answer by its K best questions"
+        "--answer-k",
+        type=positive_int,
+        default=1,
+        help="oos, latency: FAQBot(answer_k=K), each answer by its K best questions",
     )
     parser.add_argument("--requests", type=int, default=10_000, help="http: requests in all")
     parser.add_argument("--concurrency", type=int, default=32, help="http: requests in flight at once")

@@ -103,6 +103,11 @@ _MISSING = "the {backend} backend needs ONNX Runtime: pip install 'sentsim[fast]
 _MISSING_OV = "the {backend} backend needs OpenVINO: pip install openvino nncf onnx onnxscript (sentsim needs them)"
 
 
+def device_type(encoder: Any) -> str:
+    """``cpu``, ``cuda``, ``mps``...: the type of the device ``encoder`` runs on (``cpu`` when it does not say)."""
+    return getattr(getattr(encoder, "device", None), "type", "cpu")
+
+
 def check_backend(backend: str) -> str:
     """``backend`` itself (``auto`` included), or a one-line :class:`ConfigError` naming the choices."""
     if backend not in BACKENDS:
@@ -131,8 +136,7 @@ def _auto_choice(encoder: Any, model_folder: str | os.PathLike | None) -> tuple[
             return check_backend(chosen), None
         except ConfigError as exc:
             raise ConfigError(f"SENTSIM_BACKEND: {exc}") from None
-    device = getattr(getattr(encoder, "device", None), "type", "cpu")
-    if device != "cpu":
+    if device_type(encoder) != "cpu":
         return "torch", None
     from sentsim.encoders import _is_lstm
 

@@ -148,11 +148,10 @@ class SiameseModel:
 
     def _bf16_runs(self) -> bool:
         """Whether ``torch-bf16`` can run this encoder here: anything but an LSTM on a CPU that refuses bf16 LSTMs."""
-        from sentsim.backends import lstm_runs_in_bf16
+        from sentsim.backends import device_type, lstm_runs_in_bf16
         from sentsim.encoders import _is_lstm
 
-        device = getattr(getattr(self.encoder, "device", None), "type", "cpu")
-        return device != "cpu" or not _is_lstm(self.encoder) or lstm_runs_in_bf16()
+        return device_type(self.encoder) != "cpu" or not _is_lstm(self.encoder) or lstm_runs_in_bf16()
 
     # ------------------------------------------------------------------ properties
     @property
@@ -352,7 +351,9 @@ def _autocast(encoder: Any):
     """``torch.autocast`` in bfloat16 on the encoder's device: what ``torch-bf16`` runs under."""
     import torch
 
-    return torch.autocast(getattr(getattr(encoder, "device", None), "type", "cpu"), dtype=torch.bfloat16)
+    from sentsim.backends import device_type
+
+    return torch.autocast(device_type(encoder), dtype=torch.bfloat16)
 
 
 def _normalized(emb: np.ndarray) -> np.ndarray:

@@ -48,3 +48,15 @@ def test_best_recall_at_accuracy_is_the_best_threshold_that_keeps_the_floor():
     assert bench.best_recall_at_accuracy(scores, right, in_scope, floor=0.9) is None
     # a shuffled score order changes the answer: the right ones below every out-of-scope one
     assert bench.best_recall_at_accuracy(np.array([0.1, 0.2, 0.3, 0.95, 0.85, 0.75, 0.5]), right, in_scope, 0.75) == 0
+
+
+def test_a_bad_answer_k_is_a_usage_error_not_a_traceback(capsys):
+    import pytest
+
+    bench = _bench()
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(SystemExit) as exited:
+            bench.main(["--part", "oos", "--answer-k", bad])
+        assert exited.value.code == 2
+        assert f"argument --answer-k: must be an integer >= 1, not '{bad}'" in capsys.readouterr().err
+    assert bench.positive_int("4") == 4
