@@ -6,6 +6,7 @@ Run:  python eval/bench_faq.py                    # every part
       python eval/bench_faq.py --part oos --train-epochs 1   # the same after `sentsim faq train` on the in-scope FAQ
       python eval/bench_faq.py --part latency     # ask() p50/p99 at 1k, 10k and 100k entries
       python eval/bench_faq.py --part oos --answer-k 4   # each intent scored by the mean of its 4 best questions
+      python eval/bench_faq.py --part oos --train-epochs 2 --train-loss proxy --train-batch-size 32 --train-lr 5e-5
       python eval/bench_faq.py --part http        # `sentsim serve` under 10,000 requests at concurrency 32
 
 oos: the 77 BANKING77 intents are split (per seed) into 57 in scope, 10 out-of-scope for dev and 10 out-of-scope
@@ -109,7 +110,16 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return round(statistics.fmean(values), 4), round(statistics.stdev(values), 4) if len(values) > 1 else 0.0
 
 
-def part_oos(model, data: Path, seeds: list[int], train_epochs: float = 0, answer_k: int = 1) -> dict:
+def part_oos(
+    model,
+    data: Path,
+    seeds: list[int],
+    train_epochs: float = 0,
+    answer_k: int = 1,
+    train_loss: str = "mnrl",
+    train_batch_size: int = 32,
+    train_lr: float = 2e-5,
+) -> dict:
     import shutil
     import tempfile
 
@@ -125,7 +135,10 @@ def part_oos(model, data: Path, seeds: list[int], train_epochs: float = 0, answe
             tmp = Path(tempfile.mkdtemp(prefix="bench-faq-"))
             try:
                 entries = [FAQEntry(q, intent, intent) for q, intent in faq]
-                r = train_faq(entries, tmp / "model", epochs=train_epochs, seed=seed, show_progress=False)
+                r = train_faq(
+                    entries, tmp / "model", loss=train_loss, epochs=train_epochs, batch_size=train_batch_size,
+                    learning_rate=train_lr, seed=seed, show_progress=False,
+                )  # fmt: skip
                 seed_model, wall = sentsim.load(r.output_dir, device="cpu", backend=model.backend), r.wall_time_s
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -159,6 +172,11 @@ def part_oos(model, data: Path, seeds: list[int], train_epochs: float = 0, answe
                 "oos_recall_at_in_scope_90_test_ceiling": None if ceiling is None else round(100 * ceiling, 2),
                 "answer_k": answer_k,
                 "faq_train_epochs": train_epochs,
+                **(
+                    {"faq_train": {"loss": train_loss, "batch_size": train_batch_size, "lr": train_lr}}
+                    if train_epochs
+                    else {}
+                ),
                 "faq_train_wall_s": wall,
                 "dev": bot.calibration,
             }
@@ -343,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=500, help="latency: questions asked one at a time")
     parser.add_argument("--sizes", default="1000,10000,100000", help="latency: FAQ sizes")
     parser.add_argument("--train-epochs", type=float, default=0, help="oos: fine-tune on the in-scope FAQ first")
+    parser.add_argument("--train-loss", choices=("mnrl", "proxy"), default="mnrl", help="oos: sentsim faq train --loss")
+    parser.add_argument("--train-batch-size", type=positive_int, default=32, help="oos: sentsim faq train --batch-size")
+    parser.add_argument("--train-lr", type=float, default=2e-5, help="oos: sentsim faq train --lr")
     parser.add_argument(
         "--answer-k",
         type=positive_int,
@@ -370,7 +391,9 @@ def main(argv: list[str] | None = None) -> int:
         record["shipped"] = part_shipped(model)
     if args.part in ("oos", "all"):
         seeds = [int(s) for s in args.seeds.split(",")]
-        record["oos"] = part_oos(model, data, seeds, args.train_epochs, args.answer_k)
+        record["oos"] = part_oos(
+            model, data, seeds, args.train_epochs, args.answer_k, args.train_loss, args.train_batch_size, args.train_lr
+        )
         print("\n| objective | in-scope accuracy | out-of-scope recall | top-1 without abstaining | threshold |")
         print("| --- | --- | --- | --- | --- |")
         for objective in ("balanced", "precision"):
