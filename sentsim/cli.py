@@ -200,8 +200,21 @@ def _parser() -> argparse.ArgumentParser:
         else:
             q.add_argument("--queries", required=True, help="labelled queries: query,expected (empty: out of scope)")
             q.add_argument("--columns", default=None, help="query,expected columns of --queries")
-            q.add_argument("--objective", choices=("balanced", "precision"), default="balanced")
+            q.add_argument(
+                "--objective",
+                choices=("balanced", "precision", "accuracy"),
+                default="balanced",
+                help="balanced: the mean of in-scope accuracy and out-of-scope recall; precision: the most right "
+                "answers at --target-precision; accuracy: the most out-of-scope queries caught while in-scope "
+                "accuracy stays at --target-accuracy",
+            )
             q.add_argument("--target-precision", type=float, default=0.95, help="for --objective precision")
+            q.add_argument("--target-accuracy", type=float, default=0.90, help="for --objective accuracy")
+            q.add_argument(
+                "--gap-weights",
+                default=None,
+                help="comma-separated gap weights to try (default 0,0.5,1,2; 0 keeps the best score alone)",
+            )
             q.add_argument("--save", default=None, help="save the calibrated bot to this folder")
             q.add_argument("--overwrite", action="store_true", help="replace a bot already in --save")
         q.add_argument("--json", action="store_true", help="print JSON")
@@ -450,15 +463,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floats(text: str, flag: str) -> list[float]:
+    """A comma-separated list of numbers from the command line; a ConfigError (exit 2) naming ``flag`` if not."""
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"{flag}: {text!r} is not a comma-separated list of numbers") from None
+
+
 def _cmd_average(args: argparse.Namespace) -> int:
     from sentsim.averaging import average_models
 
-    weights = None
-    if args.weights is not None:
-        try:
-            weights = [float(w) for w in args.weights.split(",")]
-        except ValueError:
-            raise ConfigError(f"--weights: {args.weights!r} is not a comma-separated list of numbers") from None
+    weights = None if args.weights is None else _floats(args.weights, "--weights")
     model = average_models(
         args.models,
         args.output_dir,
@@ -544,14 +560,21 @@ def _cmd_faq(args: argparse.Namespace) -> int:
 
     queries = read_qa(args.queries, args.columns, allow_empty_answer=True)
     bot = _faq_bot(args)
-    bot.calibrate(queries.questions, queries.answers, args.objective, args.target_precision)
+    extra = {} if args.gap_weights is None else {"gap_weights": _floats(args.gap_weights, "--gap-weights")}
+    bot.calibrate(
+        queries.questions, queries.answers, args.objective, args.target_precision,
+        target_accuracy=args.target_accuracy, **extra,
+    )  # fmt: skip
     if args.save is not None:
         bot.save(args.save, overwrite=args.overwrite)
     if args.json:
         print(json.dumps(bot.calibration))
     else:
         c = bot.calibration
-        print(f"threshold {c['threshold']:.4f}, margin {c['margin']} ({c['objective']}, {c['queries']} queries)")
+        print(
+            f"threshold {c['threshold']:.4f}, margin {c['margin']}, gap weight {c['gap_weight']} "
+            f"({c['objective']}, {c['queries']} queries)"
+        )
         if c["in_scope_accuracy"] is not None:
             print(f"in-scope accuracy:    {c['in_scope_accuracy']:.2f}% of {c['in_scope']}")
         if c["out_of_scope_recall"] is not None:

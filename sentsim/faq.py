@@ -3,9 +3,10 @@
 An FAQ is a list of entries, each a question and its answer, with an optional id and tags; several questions may
 share one answer (paraphrases of one entry: they share the answer's id). The bot embeds every FAQ question once.
 ``ask`` embeds the query, finds the nearest questions by cosine similarity, one per distinct answer, and answers
-only when it is *confident*: the best score reaches the bot's threshold and the best two answers are not too close
-to call (their scores differ by at least the margin). ``calibrate`` chooses the threshold and the margin on
-labelled queries that include out-of-scope ones.
+only when it is *confident*: its confidence (the best score, plus ``gap_weight`` times the best score's lead over the
+next answer's) reaches the bot's threshold, and the best two answers are not too close to call (their scores differ
+by at least the margin). ``calibrate`` chooses the threshold, the margin and the gap weight on labelled queries that
+include out-of-scope ones.
 
 Files: CSV, TSV, JSONL, Parquet (one row per question: question and answer columns, optional ``id`` and ``tags``),
 or JSON / YAML (a list of entries, or ``{"entries": [...]}``, each with ``question`` or a ``questions`` list,
@@ -69,7 +70,7 @@ _PROBES = (  # embedded to fingerprint a model: a bot loaded with another model 
     "The cat sat on the mat.",
     "Quarterly revenue grew by eight percent.",
 )
-Objective = Literal["balanced", "precision"]
+Objective = Literal["balanced", "precision", "accuracy"]
 
 
 class QueryError(TextError):
@@ -108,12 +109,14 @@ class Answer:
         answer: The answer text, or None when the bot should not answer.
         score: Cosine similarity of the best-matching FAQ question; with the bot's ``answer_k`` above 1, the
             answer's score: the mean of its ``answer_k`` best questions' similarities.
-        confident: The best score reaches the threshold and the answer is not ambiguous.
+        confident: The confidence reaches the threshold and the answer is not ambiguous.
         question: The FAQ question that matched best (also when not confident, for "did you mean ...?").
         id: The id of the best match's entry.
         reason: ``answered``, ``below_threshold`` or ``ambiguous``.
         alternatives: The next best matches, one per other answer, best first (their scores as ``score``).
-        threshold, margin: The rule the decision used.
+        threshold, margin, gap_weight: The rule the decision used.
+        confidence: What the threshold was held against: ``score + gap_weight * (score - the next answer's
+            score)``; ``score`` itself with ``gap_weight`` 0 (the default) or an FAQ of one answer.
     """
 
     query: str
@@ -126,11 +129,18 @@ class Answer:
     alternatives: list[Alternative] = field(default_factory=list)
     threshold: float = 0.0
     margin: float = 0.0
+    gap_weight: float = 0.0
+    confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.confidence is None:
+            self.confidence = self.score
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in ("query", "answer", "score", "confident", "question", "id", "reason")}
         out["alternatives"] = [a._asdict() for a in self.alternatives]
-        return {**out, "threshold": self.threshold, "margin": self.margin}
+        return {**out, "threshold": self.threshold, "margin": self.margin, "gap_weight": self.gap_weight,
+                "confidence": self.confidence}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------ files
@@ -332,6 +342,21 @@ class _Index:
         return self._built.search(queries, k)
 
 
+CALIBRATION_GAP_WEIGHTS = (0.0, 0.5, 1.0, 2.0)  # what calibrate tries by default (BENCHMARKS.md, issue 4)
+MAX_GAP_WEIGHT = 100.0
+
+
+def _check_gap_weight(value: Any) -> float:
+    """A gap weight: a number in [0, MAX_GAP_WEIGHT]."""
+    try:
+        w = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"gap_weight must be a number, not {value!r}") from None
+    if not 0 <= w <= MAX_GAP_WEIGHT:  # also refuses NaN
+        raise ConfigError(f"gap_weight must be in [0, {MAX_GAP_WEIGHT:g}], not {value!r}")
+    return w
+
+
 # ------------------------------------------------------------------------------------------------ the bot
 class FAQBot:
     """An FAQ bot over a Siamese model: see the module's description.
@@ -339,8 +364,13 @@ class FAQBot:
     Args:
         entries: The FAQ (from :func:`read_faq`, or :meth:`from_pairs` / :meth:`from_file`).
         model: A :class:`~sentsim.SiameseModel`; the bundled model when None.
-        threshold: The lowest best score the bot answers at; the model's cosine threshold when None.
+        threshold: The lowest confidence the bot answers at; the model's cosine threshold when None.
         margin: The least gap between the best two answers' scores; closer than this, the bot calls it ambiguous.
+        gap_weight: The confidence is the best score plus this times its lead over the next answer's score, so a
+            match that stands clear of the rest counts for more than one as high whose runner-up is close behind.
+            0 (the default): the best score alone. On BANKING77 with held-out intents, 0.5 to 1 let a threshold
+            catch more of the out-of-scope questions at the same in-scope accuracy (BENCHMARKS.md); ``calibrate``
+            chooses it on labelled queries.
         index: ``auto`` (exact NumPy search, FAISS HNSW from 50,000 questions when FAISS is installed), ``exact``,
             ``flat`` or ``hnsw`` (FAISS).
         batch_size: Encoding batch size.
@@ -365,8 +395,10 @@ class FAQBot:
         show_progress: bool | None = None,
         embeddings: np.ndarray | None = None,
         answer_k: int = 1,
+        gap_weight: float = 0.0,
     ) -> None:
         self.answer_k = int(check_positive_int(answer_k, "answer_k"))
+        self.gap_weight = _check_gap_weight(gap_weight)
         if model is None:
             from sentsim.encoders import load
 
@@ -501,7 +533,8 @@ class FAQBot:
         best_row, best = picks[0]
         second = picks[1][1] if len(picks) > 1 else None
         entry = self.entries[best_row]
-        if best < self.threshold:
+        confidence = best if second is None else best + self.gap_weight * (best - second)
+        if confidence < self.threshold:
             reason = "below_threshold"
         elif second is not None and best - second < self.margin:
             reason = "ambiguous"
@@ -523,6 +556,8 @@ class FAQBot:
             alternatives=alternatives,
             threshold=self.threshold,
             margin=self.margin,
+            gap_weight=self.gap_weight,
+            confidence=confidence,
         )
 
     # ---------------------------------------------------------------- asking
@@ -568,70 +603,99 @@ class FAQBot:
         objective: Objective = "balanced",
         target_precision: float = 0.95,
         margins: Sequence[float] = (0.0, 0.01, 0.02, 0.03, 0.05),
+        gap_weights: Sequence[float] = CALIBRATION_GAP_WEIGHTS,
+        target_accuracy: float = 0.90,
     ) -> float:
-        """Choose the threshold (and the ambiguity margin) on labelled queries; set them and return the threshold.
+        """Choose the threshold, the ambiguity margin and the gap weight on labelled queries; set them and return the
+        threshold.
 
         Args:
             queries: Questions, some in scope and ideally some out of scope.
             expected: Per query, the id or the answer text that is right, or None (or "") when out of scope.
             objective: ``balanced`` (default) maximises the mean of in-scope accuracy (answered and right) and
                 out-of-scope recall (not answered); ``precision`` answers as many in-scope queries rightly as it
-                can while at least ``target_precision`` of the answers it gives are right.
+                can while at least ``target_precision`` of the answers it gives are right; ``accuracy`` abstains
+                on as many out-of-scope queries as it can while in-scope accuracy stays at least
+                ``target_accuracy`` (a bot that must keep answering its users, and says "I don't know" only
+                where that costs no more than it allows).
             target_precision: For ``precision``.
             margins: The ambiguity margins to try with every threshold.
+            gap_weights: The gap weights to try (see :class:`FAQBot`); ``(0,)`` keeps the best score alone.
+            target_accuracy: For ``accuracy``.
 
-        The figures at the chosen setting are kept in :attr:`calibration` and saved with the bot.
+        Every combination is scored on the queries; among equally good ones the smallest gap weight, then the
+        smallest margin, then the middle threshold wins. The figures at the chosen setting are kept in
+        :attr:`calibration` and saved with the bot.
         """
         if len(queries) != len(expected):
             raise ConfigError(f"{len(queries)} queries but {len(expected)} expected answers")
         if not queries:
             raise ConfigError("calibrate needs at least one labelled query")
-        if objective not in ("balanced", "precision"):
-            raise ConfigError(f"objective must be 'balanced' or 'precision', not {objective!r}")
+        if objective not in ("balanced", "precision", "accuracy"):
+            raise ConfigError(f"objective must be 'balanced', 'precision' or 'accuracy', not {objective!r}")
         if not 0 < target_precision <= 1:
             raise ConfigError(f"target_precision must be in (0, 1], not {target_precision}")
+        if not 0 < target_accuracy <= 1:
+            raise ConfigError(f"target_accuracy must be in (0, 1], not {target_accuracy}")
+        weights = sorted({_check_gap_weight(w) for w in gap_weights})
+        if not weights:
+            raise ConfigError("gap_weights must hold at least one weight")
+        for m in margins:
+            if not 0 <= m < 1:
+                raise ConfigError(f"margins must be in [0, 1), not {m}")
         want = self._expected_ids(expected)
         texts = [self.check_query(q) for q in queries]
         picks = self._candidates(self._embed(texts, len(texts) >= 1_000), 2)
         best = np.array([p[0][1] for p in picks])
         gap = np.array([p[0][1] - p[1][1] if len(p) > 1 else np.inf for p in picks])
+        lead = np.where(np.isfinite(gap), gap, 0.0)  # one answer only: the confidence is the best score
         right = np.array([w is not None and self.entries[p[0][0]].id == w for p, w in zip(picks, want)])
         in_scope = np.array([w is not None for w in want])
         n_in, n_out = int(in_scope.sum()), int((~in_scope).sum())
 
-        levels = np.unique(best)[::-1]  # candidate thresholds: every best score, high to low; then "answer none"
-        lower = np.r_[levels[1:], levels[-1] - 0.01]
-        cuts = np.r_[(levels + lower) / 2, levels[0] + 1e-6]  # between a level and the next, so ties fall together
-        options = []  # (key, threshold, margin, in-scope accuracy, out-of-scope recall, precision, answered)
-        for m in margins:
-            if not 0 <= m < 1:
-                raise ConfigError(f"margins must be in [0, 1), not {m}")
-            eligible = gap >= m
-            for t in cuts:
-                answered = (best >= t) & eligible
-                acc = float((answered & right).sum() / n_in) if n_in else None
-                oos = float((~answered & ~in_scope).sum() / n_out) if n_out else None
-                given = int(answered.sum())
-                precision = float((answered & right).sum() / given) if given else 1.0
-                if objective == "balanced":
-                    key = (round(float(np.mean([x for x in (acc, oos) if x is not None])), 12),)
-                else:
-                    met = precision >= target_precision
-                    key = (met, round(acc if met and acc is not None else precision, 12))
-                options.append((key, float(t), float(m), acc, oos, precision, given))
+        def above(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+            """How many of ``values`` are >= each cut."""
+            return len(values) - np.searchsorted(np.sort(values), cuts, side="left")
+
+        options = []  # (key, gap weight, margin, threshold, in-scope acc., out-of-scope recall, precision, answered)
+        for w in weights:
+            conf = best + w * lead
+            levels = np.unique(conf)[::-1]  # candidate thresholds: every confidence, high to low; then "answer none"
+            lower = np.r_[levels[1:], levels[-1] - 0.01]
+            cuts = np.r_[(levels + lower) / 2, levels[0] + 1e-6]  # between a level and the next, so ties fall together
+            for m in sorted(set(margins)):
+                eligible = gap >= m
+                hits = above(conf[eligible & right], cuts)
+                given = above(conf[eligible], cuts)
+                wrongly = above(conf[eligible & ~in_scope], cuts)  # out-of-scope queries answered
+                for t, h, g, x in zip(cuts, hits, given, wrongly):
+                    acc = float(h / n_in) if n_in else None
+                    oos = float((n_out - x) / n_out) if n_out else None
+                    precision = float(h / g) if g else 1.0
+                    if objective == "balanced":
+                        key = (round(float(np.mean([v for v in (acc, oos) if v is not None])), 12),)
+                    elif objective == "precision":
+                        met = precision >= target_precision
+                        key = (met, round(acc if met and acc is not None else precision, 12))
+                    else:
+                        met = acc is None or acc >= target_accuracy - 1e-12
+                        key = (met, round((oos or 0.0) if met else acc, 12))
+                    options.append((key, w, float(m), float(t), acc, oos, precision, int(g)))
         top = max(o[0] for o in options)
         tied = [o for o in options if o[0] == top]
-        smallest = min(o[2] for o in tied)  # the least ambiguity margin that does as well
-        tied = sorted((o for o in tied if o[2] == smallest), key=lambda o: o[1])
-        _, t, m, acc, oos, precision, given = tied[len(tied) // 2]  # the middle of the equally good thresholds
+        tied = [o for o in tied if o[1] == min(o[1] for o in tied)]  # the plainest rule that does as well
+        tied = sorted((o for o in tied if o[2] == min(o[2] for o in tied)), key=lambda o: o[3])
+        _, w, m, t, acc, oos, precision, given = tied[len(tied) // 2]  # the middle of the equally good thresholds
         if not n_out:
             logger.warning("calibrate: no out-of-scope queries, so nothing teaches the bot when to abstain")
-        self.threshold, self.margin = t, m
+        self.threshold, self.margin, self.gap_weight = t, m, w
         self.calibration = {
             "objective": objective,
             **({"target_precision": target_precision} if objective == "precision" else {}),
+            **({"target_accuracy": target_accuracy} if objective == "accuracy" else {}),
             "threshold": round(t, 6),
             "margin": m,
+            "gap_weight": w,
             "queries": len(texts),
             "in_scope": n_in,
             "out_of_scope": n_out,
@@ -643,6 +707,11 @@ class FAQBot:
         if objective == "precision" and precision < target_precision:
             logger.warning(
                 "calibrate: no threshold reaches precision %.2f; the best is %.2f", target_precision, precision
+            )
+            self.calibration["target_met"] = False
+        if objective == "accuracy" and acc is not None and acc < target_accuracy - 1e-12:
+            logger.warning(
+                "calibrate: no threshold keeps in-scope accuracy %.2f; the best is %.2f", target_accuracy, acc
             )
             self.calibration["target_met"] = False
         logger.info("calibrated: %s", self.calibration)
@@ -715,6 +784,7 @@ class FAQBot:
                 "format": FORMAT_VERSION,
                 "threshold": self.threshold,
                 "margin": self.margin,
+                "gap_weight": self.gap_weight,
                 "answer_k": self.answer_k,
                 "calibration": self.calibration,
                 "index": self._index.kind,
@@ -756,6 +826,7 @@ class FAQBot:
             model = load()
         kwargs.setdefault("index", settings.get("index", "auto"))
         kwargs.setdefault("answer_k", settings.get("answer_k", 1))
+        kwargs.setdefault("gap_weight", settings.get("gap_weight", 0.0))  # 0 in bots saved before it existed
         bot = cls(entries, model, threshold=settings["threshold"], margin=settings["margin"], embeddings=emb, **kwargs)
         now = bot._fingerprint()
         if now.shape != probe.shape or not np.allclose(now, probe, atol=1e-3):
@@ -769,5 +840,7 @@ class FAQBot:
     def __repr__(self) -> str:
         return (
             f"FAQBot({len(self.entries)} questions, {len(self._code_of)} answers, threshold={self.threshold:.4f}, "
-            f"margin={self.margin}" + (f", answer_k={self.answer_k})" if self.answer_k > 1 else ")")
+            f"margin={self.margin}"
+            + (f", gap_weight={self.gap_weight}" if self.gap_weight else "")
+            + (f", answer_k={self.answer_k})" if self.answer_k > 1 else ")")
         )

@@ -142,7 +142,7 @@ class _FAQState:
         try:
             if isinstance(sig, str):
                 raise SentsimError(f"{self.source}: {sig}")
-            kwargs = {**self.faq_kwargs, "threshold": old.threshold, "margin": old.margin}
+            kwargs = {**self.faq_kwargs, "threshold": old.threshold, "margin": old.margin, "gap_weight": old.gap_weight}
             new = FAQBot.from_file(self.source, model=old.model, **kwargs)
         except Exception as exc:  # a broken file must never take the service down
             why = _one_line(exc if isinstance(exc, SentsimError) else f"{self.source}: {exc.__class__.__name__}: {exc}")
@@ -374,13 +374,17 @@ def build_app(
         query: str = Field(description="The question asked, stripped.")
         answer: str | None = Field(description="The answer, or null when the bot should not answer.")
         score: float = Field(description="Cosine similarity of the best-matching FAQ question.")
-        confident: bool = Field(description="The best score reaches the threshold and the answer is not ambiguous.")
+        confident: bool = Field(description="The confidence reaches the threshold and the answer is not ambiguous.")
         question: str = Field(description="The FAQ question that matched best (also when not confident).")
         id: str = Field(description="The id of the best match's FAQ entry.")
         reason: str = Field(description="answered, below_threshold or ambiguous.", examples=["answered"])
         alternatives: list[AlternativeOut] = Field(description="The next best matches, one per other answer.")
-        threshold: float = Field(description="The lowest best score the bot answers at.")
+        threshold: float = Field(description="The lowest confidence the bot answers at.")
         margin: float = Field(description="The least gap between the best two answers' scores.")
+        gap_weight: float = Field(0.0, description="How much the best score's lead over the next answer counts.")
+        confidence: float = Field(
+            description="What the threshold is held against: score + gap_weight * (score - the next answer's score)."
+        )
 
         model_config = ConfigDict(
             json_schema_extra={
@@ -396,6 +400,8 @@ def build_app(
                         "alternatives": [],
                         "threshold": 0.5,
                         "margin": 0.0,
+                        "gap_weight": 0.0,
+                        "confidence": 0.81,
                     }
                 ]
             }

@@ -334,6 +334,83 @@ def test_calibrate_for_precision_and_by_answer_text(bundled):
     assert b.calibration["precision"] == 100.0
 
 
+def _lead_case():
+    """Answers A (question along x) and B (along y). "clear" is 0.65 from A and 0.10 from B; "close" is 0.70 from A
+    but 0.69 from B too. By the best score, "close" is the better match; by the best score plus its lead, "clear"."""
+
+    def query(a, b):
+        return [a, b, float(np.sqrt(1 - a * a - b * b))]
+
+    vectors = {"a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0], "clear": query(0.65, 0.10), "close": query(0.70, 0.69)}
+    return [("a", "answer A", "A"), ("b", "answer B", "B")], _Fixed(vectors)
+
+
+def test_gap_weight_counts_the_best_answers_lead_over_the_next(tmp_path):
+    pairs, model = _lead_case()
+    plain = FAQBot.from_pairs(pairs, model=model, threshold=0.675)
+    assert plain.ask("close").answer == "answer A" and plain.ask("clear").answer is None
+    assert plain.ask("clear").confidence == pytest.approx(plain.ask("clear").score)  # gap_weight 0: the score
+    bot = FAQBot.from_pairs(pairs, model=model, threshold=0.9, gap_weight=1.0)
+    clear, close = bot.ask("clear"), bot.ask("close")
+    assert clear.answer == "answer A" and clear.confidence == pytest.approx(0.65 + (0.65 - 0.10), abs=1e-5)
+    assert clear.score == pytest.approx(0.65, abs=1e-5)  # the similarity itself is unchanged
+    assert close.answer is None and close.reason == "below_threshold"
+    assert close.confidence == pytest.approx(0.71, abs=1e-5)
+    assert close.to_dict()["gap_weight"] == 1.0 and close.to_dict()["confidence"] == pytest.approx(0.71, abs=1e-5)
+    # saved with the bot; a bot saved before gap_weight existed loads with 0
+    folder = bot.save(tmp_path / "bot")
+    assert FAQBot.load(folder, model=model).ask("clear").answer == "answer A"
+    settings = json.loads((folder / "bot.json").read_text())
+    del settings["gap_weight"]
+    (folder / "bot.json").write_text(json.dumps(settings))
+    assert FAQBot.load(folder, model=model).gap_weight == 0.0
+    for bad in (-0.5, float("nan"), 1e6, "much"):
+        with pytest.raises(ConfigError, match="gap_weight must be"):
+            FAQBot.from_pairs(pairs, model=model, gap_weight=bad)
+
+
+def test_calibrate_chooses_the_gap_weight_that_separates(tmp_path):
+    pairs, model = _lead_case()
+    queries, expected = ["clear", "close"], ["A", None]  # "close" is out of scope: A is not its answer
+    plain = FAQBot.from_pairs(pairs, model=model)
+    plain.calibrate(queries, expected, gap_weights=(0.0,), margins=(0.0,))
+    cal = plain.calibration  # no threshold on the best score alone gets both right
+    assert plain.gap_weight == 0.0 and cal["in_scope_accuracy"] + cal["out_of_scope_recall"] == 100
+    bot = FAQBot.from_pairs(pairs, model=model)
+    bot.calibrate(queries, expected, margins=(0.0,))
+    cal = bot.calibration
+    assert bot.gap_weight == cal["gap_weight"] == 0.5  # the smallest of (0, 0.5, 1, 2) that separates them
+    assert (cal["in_scope_accuracy"], cal["out_of_scope_recall"]) == (100.0, 100.0)
+    assert bot.ask("clear").answer == "answer A" and bot.ask("close").answer is None
+    with pytest.raises(ConfigError, match="gap_weight must be in"):
+        bot.calibrate(queries, expected, gap_weights=(0.0, -1.0))
+    with pytest.raises(ConfigError, match="at least one weight"):
+        bot.calibrate(queries, expected, gap_weights=())
+
+
+def test_calibrate_for_accuracy_catches_the_most_out_of_scope_at_the_accuracy_asked():
+    """In scope, all answered rightly when answered: 0.9, 0.8, 0.7, 0.6; out of scope: 0.85, 0.65, 0.5."""
+    scores = {"i9": 0.9, "i8": 0.8, "i7": 0.7, "i6": 0.6, "o85": 0.85, "o65": 0.65, "o5": 0.5}
+    vectors = {q: [s, 0.0, float(np.sqrt(1 - s * s))] for q, s in scores.items()}
+    vectors |= {"a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0], "wrong": [0.1, 0.9, float(np.sqrt(0.18))]}
+    bot = FAQBot.from_pairs([("a", "answer A", "A"), ("b", "answer B", "B")], model=_Fixed(vectors))
+    queries = list(scores)
+    expected = ["A"] * 4 + [None] * 3
+    plain = {"gap_weights": (0.0,), "margins": (0.0,)}
+    bot.calibrate(queries, expected, objective="accuracy", target_accuracy=0.5, **plain)
+    cal = bot.calibration
+    assert 0.7 < bot.threshold <= 0.8 and cal["objective"] == "accuracy" and cal["target_accuracy"] == 0.5
+    assert (cal["in_scope_accuracy"], cal["out_of_scope_recall"]) == (50.0, pytest.approx(66.67))
+    bot.calibrate(queries, expected, objective="accuracy", target_accuracy=1.0, **plain)
+    assert bot.threshold <= 0.6 and bot.calibration["out_of_scope_recall"] == pytest.approx(33.33)
+    assert "target_met" not in bot.calibration
+    # an in-scope query the bot gets wrong: no threshold keeps accuracy 1.0, and the calibration says so
+    bot.calibrate([*queries, "wrong"], [*expected, "A"], objective="accuracy", target_accuracy=1.0, **plain)
+    assert bot.calibration["target_met"] is False and bot.calibration["in_scope_accuracy"] == 80.0
+    with pytest.raises(ConfigError, match="target_accuracy must be in"):
+        bot.calibrate(queries, expected, objective="accuracy", target_accuracy=0.0)
+
+
 def test_calibrate_bad_input(bot):
     with pytest.raises(DataError, match="neither an id nor an answer"):
         bot.calibrate(["hello"], ["no-such-entry"])
@@ -414,6 +491,16 @@ def test_cli_calibrate_saves_a_bot_that_ask_uses(tmp_path, capsys):
     record = json.loads(capsys.readouterr().out)
     bot = FAQBot.load(k_dir)
     assert bot.answer_k == 2 and record["score"] == pytest.approx(bot.ask("which payment methods can I use").score)
+    # --objective accuracy and --gap-weights reach calibrate, and the chosen gap weight is saved and used
+    g_dir = tmp_path / "bot-acc"
+    argv = ["-q", "faq", "calibrate", "--faq", faq, "--queries", str(queries), "--objective", "accuracy",
+            "--target-accuracy", "1.0", "--gap-weights", "0,1,3", "--json", "--save", str(g_dir)]  # fmt: skip
+    assert main(argv) == 0
+    cal = json.loads(capsys.readouterr().out)
+    assert cal["objective"] == "accuracy" and cal["target_accuracy"] == 1.0 and cal["gap_weight"] in (0, 1, 3)
+    assert cal["in_scope_accuracy"] == 100.0 or cal.get("target_met") is False
+    loaded = FAQBot.load(g_dir)
+    assert loaded.gap_weight == cal["gap_weight"] and loaded.threshold == pytest.approx(cal["threshold"], abs=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -425,6 +512,8 @@ def test_cli_calibrate_saves_a_bot_that_ask_uses(tmp_path, capsys):
         (["faq", "ask", "--bot", "{tmp}", "hi"], "not a saved FAQ bot"),
         (["faq", "calibrate", "--faq", "{faq}", "--queries", "{tmp}/q.csv"], "neither an id nor an answer"),
         (["faq", "ask", "--faq", "{faq}", "--answer-k", "0", "hi"], "answer_k must be a positive integer"),
+        (["faq", "calibrate", "--faq", "{faq}", "--queries", "{tmp}/ok.csv", "--gap-weights", "0,x"], "--gap-weights"),
+        (["faq", "calibrate", "--faq", "{faq}", "--queries", "{tmp}/ok.csv", "--gap-weights", "-1"], "gap_weight must"),
     ],
 )
 def test_cli_faq_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
@@ -432,6 +521,7 @@ def test_cli_faq_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message
 
     faq = str(_cli_faq(tmp_path))
     (tmp_path / "q.csv").write_text("query,expected\nhow to pay,payment\nforgot password,no-such-id\n")
+    (tmp_path / "ok.csv").write_text("query,expected\nhow to pay,payment\nweather on mars,\n")
     argv = [a.replace("{faq}", faq).replace("{tmp}", str(tmp_path)) for a in argv]
     assert main(["-q", *argv]) == 2
     err = capsys.readouterr().err

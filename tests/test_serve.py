@@ -305,12 +305,15 @@ def test_hot_reload_serves_the_new_faq_and_keeps_the_old_on_a_broken_file(tmp_pa
     assert client.post("/v1/ask", json=support).json()["answer"] != SUPPORT
     health = client.get("/healthz").json()
     assert health["faq_entries"] == 3 and health["faq_source"] == str(faq) and health["last_reload_error"] is None
-    app.state.sentsim.bot.threshold = 0.45  # as if calibrated: a reload keeps it
+    app.state.sentsim.bot.threshold = 0.45  # as if calibrated: a reload keeps it, and the gap weight
+    app.state.sentsim.bot.gap_weight = 0.3
 
     rows.append(("How do I contact support?", SUPPORT))
     _write(faq, rows, 2)
     r = client.post("/v1/ask", json=support).json()
-    assert r["answer"] == SUPPORT and r["threshold"] == 0.45
+    assert r["answer"] == SUPPORT and r["threshold"] == 0.45 and r["gap_weight"] == 0.3
+    lead = r["score"] - r["alternatives"][0]["score"]
+    assert r["confidence"] == pytest.approx(r["score"] + 0.3 * lead, abs=1e-5)
     health = client.get("/healthz").json()
     assert health["faq_entries"] == 4 and health["faq_answers"] == 3 and health["last_reload_error"] is None
     assert not [rec for rec in serve_log if rec.levelno >= logging.WARNING]
