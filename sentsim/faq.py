@@ -578,7 +578,8 @@ class FAQBot:
             return []
         if alternatives < 0:
             raise ConfigError(f"alternatives must be >= 0, not {alternatives}")
-        picks = self._candidates(self._embed(texts), alternatives + 1)
+        # the runner-up answer is needed to decide (the margin, the gap weight) even when none is shown
+        picks = self._candidates(self._embed(texts), max(2, alternatives + 1))
         return [self._decide(q, p, alternatives) for q, p in zip(texts, picks)]
 
     # ---------------------------------------------------------------- calibration

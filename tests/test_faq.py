@@ -369,6 +369,18 @@ def test_gap_weight_counts_the_best_answers_lead_over_the_next(tmp_path):
             FAQBot.from_pairs(pairs, model=model, gap_weight=bad)
 
 
+def test_asking_for_no_alternatives_decides_as_with_them():
+    """The margin and the gap weight need the runner-up answer, also when the caller wants none shown: asking with
+    alternatives=0 once skipped the ambiguity rule and answered where alternatives=3 said "ambiguous"."""
+    pairs, model = _lead_case()
+    bot = FAQBot.from_pairs(pairs, model=model, threshold=0.5, margin=0.05)
+    shown, bare = bot.ask("close"), bot.ask("close", alternatives=0)
+    assert shown.reason == bare.reason == "ambiguous" and bare.answer is None and bare.alternatives == []
+    bot = FAQBot.from_pairs(pairs, model=model, threshold=0.9, gap_weight=1.0)
+    assert [a.answer for a in bot.ask_many(["clear", "close"], alternatives=0)] == ["answer A", None]
+    assert bot.ask("clear", alternatives=0).confidence == pytest.approx(bot.ask("clear").confidence)
+
+
 def test_calibrate_chooses_the_gap_weight_that_separates(tmp_path):
     pairs, model = _lead_case()
     queries, expected = ["clear", "close"], ["A", None]  # "close" is out of scope: A is not its answer
