@@ -219,7 +219,7 @@ def part_oos(
     return {"rows": rows, "summary": summary}
 
 
-def part_shipped(model, seed: int = 0) -> dict:
+def part_shipped(model, seed: int = 0, gap_weights: list[float] | None = None) -> dict:
     """The FAQ that ships with sentsim: calibrate on a random half of its labelled queries, test on the other half."""
     from sentsim.faq import default_queries_path
     from sentsim.retrieval import read_qa
@@ -230,14 +230,18 @@ def part_shipped(model, seed: int = 0) -> dict:
     half = len(rows) // 2
     bot = FAQBot.from_file(None, model=model, threshold=0.5)  # calibrated below, on the first half only
     out = {}
+    extra = {} if gap_weights is None else {"gap_weights": gap_weights}
     for objective in ("balanced", "precision"):
-        bot.calibrate([q for q, _ in rows[:half]], [e for _, e in rows[:half]], objective, target_precision=0.95)
+        bot.calibrate(
+            [q for q, _ in rows[:half]], [e for _, e in rows[:half]], objective, target_precision=0.95, **extra
+        )
         answers = bot.ask_many([q for q, _ in rows[half:]])
         inn = [(a, e) for a, (_, e) in zip(answers, rows[half:]) if e]
         oos = [a for a, (_, e) in zip(answers, rows[half:]) if not e]
         out[objective] = {
             "threshold": round(bot.threshold, 4),
             "margin": bot.margin,
+            "gap_weight": bot.gap_weight,
             "in_scope_accuracy": round(100 * sum(a.answer is not None and a.id == e for a, e in inn) / len(inn), 2),
             "out_of_scope_recall": round(100 * sum(a.answer is None for a in oos) / len(oos), 2),
             "top1_no_abstain": round(100 * sum(a.id == e for a, e in inn) / len(inn), 2),
@@ -385,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,10000,100000", help="latency: FAQ sizes")
     parser.add_argument("--train-epochs", type=float, default=0, help="oos: fine-tune on the in-scope FAQ first")
     parser.add_argument(
-        "--gap-weights", default=None, help="oos: calibrate's gap weights to try (default: its own; 0: the best score)"
+        "--gap-weights",
+        default=None,
+        help="oos, shipped: calibrate's gap weights to try (default: its own; 0: the best score)",
     )
     parser.add_argument("--train-loss", choices=("mnrl", "proxy"), default="mnrl", help="oos: sentsim faq train --loss")
     parser.add_argument("--train-batch-size", type=positive_int, default=32, help="oos: sentsim faq train --batch-size")
@@ -413,13 +419,14 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python eval/bench_faq.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "model": args.model or "bundled",
     }
+    gap_weights = None if args.gap_weights is None else [float(w) for w in args.gap_weights.split(",")]
     if args.part in ("shipped", "all"):
-        record["shipped"] = part_shipped(model)
+        record["shipped"] = part_shipped(model, gap_weights=gap_weights)
     if args.part in ("oos", "all"):
         seeds = [int(s) for s in args.seeds.split(",")]
         record["oos"] = part_oos(
             model, data, seeds, args.train_epochs, args.answer_k, args.train_loss, args.train_batch_size, args.train_lr,
-            None if args.gap_weights is None else [float(w) for w in args.gap_weights.split(",")],
+            gap_weights,
         )  # fmt: skip
         print(
             "\n| objective | in-scope accuracy | out-of-scope recall | top-1 without abstaining | threshold "
