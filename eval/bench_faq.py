@@ -377,6 +377,14 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def gap_weight_list(text: str) -> list[float]:
+    """argparse type: comma-separated numbers, so a bad ``--gap-weights`` is a usage error, not a traceback."""
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated numbers, not {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("shipped", "oos", "latency", "http", "all"), default="all")
@@ -390,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-epochs", type=float, default=0, help="oos: fine-tune on the in-scope FAQ first")
     parser.add_argument(
         "--gap-weights",
+        type=gap_weight_list,
         default=None,
         help="oos, shipped: calibrate's gap weights to try (default: its own; 0: the best score)",
     )
@@ -419,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python eval/bench_faq.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "model": args.model or "bundled",
     }
-    gap_weights = None if args.gap_weights is None else [float(w) for w in args.gap_weights.split(",")]
+    gap_weights = args.gap_weights
     if args.part in ("shipped", "all"):
         record["shipped"] = part_shipped(model, gap_weights=gap_weights)
     if args.part in ("oos", "all"):

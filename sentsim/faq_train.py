@@ -167,7 +167,8 @@ def _leave_one_out(emb: np.ndarray, ids: list[str]) -> float | None:
 
 
 def _answer_means(emb: np.ndarray, ids: Sequence[Any]) -> dict[Any, np.ndarray]:
-    """Each answer's mean question embedding (the proxy loss's starting vectors), from embeddings already made."""
+    """Each answer's summed question embeddings, from embeddings already made: the direction of its mean, which is
+    all the proxy loss's starting vectors need (``_proxy_data`` normalizes them)."""
     sums: dict[Any, np.ndarray] = {}
     for row, answer in zip(emb, ids):
         sums[answer] = sums[answer] + row if answer in sums else row.astype(np.float32)

@@ -60,3 +60,14 @@ def test_a_bad_answer_k_is_a_usage_error_not_a_traceback(capsys):
         assert exited.value.code == 2
         assert f"argument --answer-k: must be an integer >= 1, not '{bad}'" in capsys.readouterr().err
     assert bench.positive_int("4") == 4
+
+
+def test_bad_gap_weights_are_a_usage_error_not_a_traceback(capsys):
+    import pytest
+
+    bench = _bench()
+    with pytest.raises(SystemExit) as exited:
+        bench.main(["--part", "oos", "--gap-weights", "0,half"])
+    assert exited.value.code == 2
+    assert "argument --gap-weights: must be comma-separated numbers, not '0,half'" in capsys.readouterr().err
+    assert bench.gap_weight_list("0,0.5") == [0.0, 0.5]
