@@ -56,7 +56,7 @@ import numpy as np
 
 import sentsim
 from sentsim.backends import BACKENDS
-from sentsim.faq import FAQBot
+from sentsim.faq import MAX_GAP_WEIGHT, FAQBot
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -378,11 +378,15 @@ def positive_int(text: str) -> int:
 
 
 def gap_weight_list(text: str) -> list[float]:
-    """argparse type: comma-separated numbers, so a bad ``--gap-weights`` is a usage error, not a traceback."""
+    """argparse type: comma-separated numbers in [0, MAX_GAP_WEIGHT], so a bad ``--gap-weights`` is a usage
+    error, not a traceback."""
     try:
-        return [float(w) for w in text.split(",")]
+        weights = [float(w) for w in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be comma-separated numbers, not {text!r}") from None
+    if not all(0 <= w <= MAX_GAP_WEIGHT for w in weights):  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"each gap weight must be in [0, {MAX_GAP_WEIGHT:g}], not {text!r}")
+    return weights
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -166,15 +166,6 @@ def _leave_one_out(emb: np.ndarray, ids: list[str]) -> float | None:
     return round(100 * right / len(rows), 2)
 
 
-def _answer_means(emb: np.ndarray, ids: Sequence[Any]) -> dict[Any, np.ndarray]:
-    """Each answer's summed question embeddings, from embeddings already made: the direction of its mean, which is
-    all the proxy loss's starting vectors need (``_proxy_data`` normalizes them)."""
-    sums: dict[Any, np.ndarray] = {}
-    for row, answer in zip(emb, ids):
-        sums[answer] = sums[answer] + row if answer in sums else row.astype(np.float32)
-    return sums
-
-
 def faq_figures(
     entries: Sequence[FAQEntry],
     model: Any,
@@ -245,7 +236,7 @@ def train_faq(
     from sentsim.encoders import load
     from sentsim.loading import check_output_folder
     from sentsim.retrieval import read_qa
-    from sentsim.training import train
+    from sentsim.training import group_sums, train
 
     started = time.perf_counter()
     if loss not in ("mnrl", "proxy"):
@@ -278,7 +269,7 @@ def train_faq(
             list(range(1, len(questions) + 1)), None, groups=[e.id for e in train_entries],
         )  # fmt: skip
         logger.info("training on %d questions of %d answers (proxy loss)", len(pairs), len(set(pairs.groups)))
-        proxies = _answer_means(start_bot._emb, [e.id for e in entries])  # embedded once, for the figures before
+        proxies = group_sums(start_bot._emb, [e.id for e in entries])  # embedded once, for the figures before
     else:
         pairs = faq_pairs(train_entries, start, hard_negatives, seed, source, progress, groups=mask_same_answer)
         logger.info("training on %d pairs%s", len(pairs), " with hard negatives" if hard_negatives else "")

@@ -164,6 +164,15 @@ def _evaluator(dev: PairData, cutoff: float):
 PROXY_LR_FACTOR = 50  # the proxies start as group means and must move faster than the encoder's weights
 
 
+def group_sums(emb: np.ndarray, groups: Sequence[Any]) -> dict[Any, np.ndarray]:
+    """Each group's summed embeddings (float32), from embeddings already made: the direction of the group's mean,
+    which is all the proxy loss's starting vectors need (they are normalized)."""
+    sums: dict[Any, np.ndarray] = {}
+    for row, g in zip(np.asarray(emb, dtype=np.float32), groups):
+        sums[g] = sums[g] + row if g in sums else row.copy()
+    return sums
+
+
 def _proxy_data(data: PairData, model: SiameseModel, given: Mapping[Any, Any] | None = None):
     """loss 'proxy': a dataset of each pair's first sentence and its group's index, and the starting proxies: the
     ``given`` vector of a group, else its mean embedding by the starting model (only those sentences are embedded)."""
@@ -189,8 +198,9 @@ def _proxy_data(data: PairData, model: SiameseModel, given: Mapping[Any, Any] | 
     )  # fmt: skip
     if rows:
         texts = [data.sentence1[i] for i in rows]
-        emb = np.asarray(model.encode(texts, batch_size=64, show_progress_bar=len(rows) >= 1_000), dtype=np.float32)
-        np.add.at(proxies, labels[rows], emb)
+        emb = model.encode(texts, batch_size=64, show_progress_bar=len(rows) >= 1_000)
+        for g, total in group_sums(emb, [groups[labels[i]] for i in rows]).items():
+            proxies[code[g]] = total
     proxies /= np.maximum(np.linalg.norm(proxies, axis=1, keepdims=True), 1e-12)
     features = datasets.Features({"sentence1": datasets.Value("string"), "label": datasets.Value("int64")})
     dataset = datasets.Dataset.from_dict({"sentence1": data.sentence1, "label": labels.tolist()}, features=features)

@@ -526,6 +526,7 @@ def test_cli_calibrate_saves_a_bot_that_ask_uses(tmp_path, capsys):
         (["faq", "ask", "--faq", "{faq}", "--answer-k", "0", "hi"], "answer_k must be a positive integer"),
         (["faq", "calibrate", "--faq", "{faq}", "--queries", "{tmp}/ok.csv", "--gap-weights", "0,x"], "--gap-weights"),
         (["faq", "calibrate", "--faq", "{faq}", "--queries", "{tmp}/ok.csv", "--gap-weights", "-1"], "gap_weight must"),
+        (["faq", "calibrate", "--faq", "{faq}", "--queries", "{tmp}/ok.csv", "--target-accuracy", "0"], "target_acc"),
     ],
 )
 def test_cli_faq_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
