@@ -199,7 +199,7 @@ def _proxy_data(data: PairData, model: SiameseModel, given: Mapping[Any, Any] | 
     if rows:
         texts = [data.sentence1[i] for i in rows]
         emb = model.encode(texts, batch_size=64, show_progress_bar=len(rows) >= 1_000)
-        for g, total in group_sums(emb, [groups[labels[i]] for i in rows]).items():
+        for g, total in group_sums(emb, [data.groups[i] for i in rows]).items():
             proxies[code[g]] = total
     proxies /= np.maximum(np.linalg.norm(proxies, axis=1, keepdims=True), 1e-12)
     features = datasets.Features({"sentence1": datasets.Value("string"), "label": datasets.Value("int64")})
