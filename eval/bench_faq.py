@@ -56,7 +56,7 @@ import numpy as np
 
 import sentsim
 from sentsim.backends import BACKENDS
-from sentsim.faq import MAX_GAP_WEIGHT, FAQBot
+from sentsim.faq import FAQBot, check_gap_weight
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -378,15 +378,12 @@ def positive_int(text: str) -> int:
 
 
 def gap_weight_list(text: str) -> list[float]:
-    """argparse type: comma-separated numbers in [0, MAX_GAP_WEIGHT], so a bad ``--gap-weights`` is a usage
-    error, not a traceback."""
+    """argparse type: comma-separated gap weights, each checked by the library's ``check_gap_weight``, so a bad
+    ``--gap-weights`` is a usage error, not a traceback."""
     try:
-        weights = [float(w) for w in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated numbers, not {text!r}") from None
-    if not all(0 <= w <= MAX_GAP_WEIGHT for w in weights):  # also refuses NaN
-        raise argparse.ArgumentTypeError(f"each gap weight must be in [0, {MAX_GAP_WEIGHT:g}], not {text!r}")
-    return weights
+        return [check_gap_weight(w) for w in text.split(",")]
+    except sentsim.ConfigError as e:
+        raise argparse.ArgumentTypeError(f"{e} (in {text!r})") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,6 +57,7 @@ __all__ = [
     "Alternative",
     "QueryError",
     "read_faq",
+    "check_gap_weight",
     "default_faq_path",
     "default_queries_path",
 ]
@@ -346,8 +347,14 @@ CALIBRATION_GAP_WEIGHTS = (0.0, 0.5, 1.0, 2.0)  # what calibrate tries by defaul
 MAX_GAP_WEIGHT = 100.0
 
 
-def _check_gap_weight(value: Any) -> float:
-    """A gap weight: a number in [0, MAX_GAP_WEIGHT]."""
+def check_gap_weight(value: Any) -> float:
+    """A gap weight as a float: a number in [0, MAX_GAP_WEIGHT]; anything else (NaN too) is a ConfigError.
+
+    Example:
+        >>> from sentsim.faq import check_gap_weight
+        >>> check_gap_weight("0.5")
+        0.5
+    """
     try:
         w = float(value)
     except (TypeError, ValueError):
@@ -398,7 +405,7 @@ class FAQBot:
         gap_weight: float = 0.0,
     ) -> None:
         self.answer_k = int(check_positive_int(answer_k, "answer_k"))
-        self.gap_weight = _check_gap_weight(gap_weight)
+        self.gap_weight = check_gap_weight(gap_weight)
         if model is None:
             from sentsim.encoders import load
 
@@ -638,7 +645,7 @@ class FAQBot:
             raise ConfigError(f"target_precision must be in (0, 1], not {target_precision}")
         if not 0 < target_accuracy <= 1:
             raise ConfigError(f"target_accuracy must be in (0, 1], not {target_accuracy}")
-        weights = sorted({_check_gap_weight(w) for w in gap_weights})
+        weights = sorted({check_gap_weight(w) for w in gap_weights})
         if not weights:
             raise ConfigError("gap_weights must hold at least one weight")
         for m in margins:

@@ -69,10 +69,11 @@ def test_bad_gap_weights_are_a_usage_error_not_a_traceback(capsys):
     with pytest.raises(SystemExit) as exited:
         bench.main(["--part", "oos", "--gap-weights", "0,half"])
     assert exited.value.code == 2
-    assert "argument --gap-weights: must be comma-separated numbers, not '0,half'" in capsys.readouterr().err
-    for bad in ("0,-1", "101", "nan"):
+    assert "argument --gap-weights: gap_weight must be a number, not 'half' (in '0,half')" in capsys.readouterr().err
+    for bad, one in (("0,-1", "-1"), ("101", "101"), ("nan", "nan")):
         with pytest.raises(SystemExit) as exited:
             bench.main(["--part", "oos", "--gap-weights", bad])
         assert exited.value.code == 2
-        assert f"argument --gap-weights: each gap weight must be in [0, 100], not '{bad}'" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"argument --gap-weights: gap_weight must be in [0, 100], not '{one}' (in '{bad}')" in err
     assert bench.gap_weight_list("0,0.5,100") == [0.0, 0.5, 100.0]
