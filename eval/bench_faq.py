@@ -57,6 +57,7 @@ import numpy as np
 import sentsim
 from sentsim.backends import BACKENDS
 from sentsim.faq import FAQBot, check_gap_weight
+from sentsim.losses import check_proxy_margin
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,6 +131,7 @@ def part_oos(
     train_batch_size: int = 32,
     train_lr: float = 2e-5,
     gap_weights: list[float] | None = None,
+    train_proxy_margin: float = 0.0,
 ) -> dict:
     import shutil
     import tempfile
@@ -148,7 +150,7 @@ def part_oos(
                 entries = [FAQEntry(q, intent, intent) for q, intent in faq]
                 r = train_faq(
                     entries, tmp / "model", loss=train_loss, epochs=train_epochs, batch_size=train_batch_size,
-                    learning_rate=train_lr, seed=seed, show_progress=False,
+                    learning_rate=train_lr, seed=seed, show_progress=False, proxy_margin=train_proxy_margin,
                 )  # fmt: skip
                 seed_model, wall = sentsim.load(r.output_dir, device="cpu", backend=model.backend), r.wall_time_s
             finally:
@@ -195,7 +197,14 @@ def part_oos(
                 "answer_k": answer_k,
                 "faq_train_epochs": train_epochs,
                 **(
-                    {"faq_train": {"loss": train_loss, "batch_size": train_batch_size, "lr": train_lr}}
+                    {
+                        "faq_train": {
+                            "loss": train_loss,
+                            "batch_size": train_batch_size,
+                            "lr": train_lr,
+                            "proxy_margin": train_proxy_margin,
+                        }
+                    }
                     if train_epochs
                     else {}
                 ),
@@ -407,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-batch-size", type=positive_int, default=32, help="oos: sentsim faq train --batch-size")
     parser.add_argument("--train-lr", type=float, default=2e-5, help="oos: sentsim faq train --lr")
     parser.add_argument(
+        "--train-proxy-margin", type=float, default=0.0, help="oos: sentsim faq train --proxy-margin (loss proxy)"
+    )
+    parser.add_argument(
         "--answer-k",
         type=positive_int,
         default=1,
@@ -418,6 +430,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=None, help="JSON record (default eval/results/bench_faq-PART.json)")
     args = parser.parse_args(argv)
+    if args.train_proxy_margin and args.train_loss != "proxy":
+        parser.error("--train-proxy-margin is a setting of --train-loss proxy")
+    try:
+        check_proxy_margin(args.train_proxy_margin)
+    except sentsim.ConfigError as e:
+        parser.error(f"--train-proxy-margin: {e}")
     data = Path(args.data)
     if not (data / "banking77" / "train.csv").is_file():
         print(f"bench_faq.py: error: {data}/banking77: not found (see ../shared/data/README.md)", file=sys.stderr)
@@ -436,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [int(s) for s in args.seeds.split(",")]
         record["oos"] = part_oos(
             model, data, seeds, args.train_epochs, args.answer_k, args.train_loss, args.train_batch_size, args.train_lr,
-            gap_weights,
+            gap_weights, args.train_proxy_margin,
         )  # fmt: skip
         print(
             "\n| objective | in-scope accuracy | out-of-scope recall | top-1 without abstaining | threshold "

@@ -33,6 +33,7 @@ import numpy as np
 import sentsim
 from sentsim.faq_train import train_faq
 from sentsim.harness import evaluate_faq
+from sentsim.losses import check_proxy_margin
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import banking_pairs  # noqa: E402  (the pairs eval/run.py trains on)
@@ -86,12 +87,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--answer-k", default="1,2,3,4,5", help="comma-separated answer_k values to score with")
     parser.add_argument("--seed", type=int, default=42, help="training seed")
     parser.add_argument("--loss", choices=("mnrl", "proxy"), default="mnrl", help="mnrl: eval/run.py's recipe")
+    parser.add_argument("--proxy-margin", type=float, default=0.0, help="with --loss proxy: its margin")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "faq-dev"))
     args = parser.parse_args(argv)
+    if args.proxy_margin and args.loss != "proxy":
+        parser.error("--proxy-margin is a setting of --loss proxy")
+    try:
+        check_proxy_margin(args.proxy_margin)
+    except sentsim.ConfigError as e:
+        parser.error(f"--proxy-margin: {e}")
     ks = [int(k) for k in args.answer_k.split(",")]
     if 1 not in ks or min(ks) < 1:
         parser.error("--answer-k must hold 1 (the baseline the others are compared with) and no value below 1")
@@ -106,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         faq, dev = dev_split(train_csv, tmp, args.split_seed)
         epochs_list = [float(e) for e in filter(None, args.epochs.split(","))]
-        models = [("zero-shot", None)] + [(f"sentsim {args.loss} {e:g} epochs", e) for e in epochs_list]
+        loss = f"{args.loss} margin {args.proxy_margin:g}" if args.proxy_margin else args.loss
+        models = [("zero-shot", None)] + [(f"sentsim {loss} {e:g} epochs", e) for e in epochs_list]
         for name, epochs in models:
             wall = None
             if epochs is None:
@@ -116,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 train_faq(
                     faq, tmp / "model", faq_columns="text,category", loss="proxy", epochs=epochs,
                     batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, overwrite=True,
-                    show_progress=False,
+                    show_progress=False, proxy_margin=args.proxy_margin,
                 )  # fmt: skip
                 wall = round(time.perf_counter() - started, 1)
                 model = sentsim.load(tmp / "model", device="cpu", backend="torch")

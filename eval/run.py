@@ -43,6 +43,7 @@ from pathlib import Path
 
 import sentsim
 from sentsim.harness import evaluate_faq, evaluate_pairs, evaluate_sts
+from sentsim.losses import check_proxy_margin
 from sentsim.reports import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ def train_sentsim(task: str, spec: dict, out: Path, seed: int, epochs: float, ba
         r = train_faq(
             spec["faq"], out, faq_columns="text,category", hard_negatives=False, epochs=epochs, batch_size=batch,
             learning_rate=spec["sentsim_lr"], seed=seed, overwrite=True, show_progress=False,
-            loss="proxy" if spec["sentsim_loss"] == "proxy" else "mnrl",
+            loss="proxy" if spec["sentsim_loss"] == "proxy" else "mnrl", proxy_margin=spec.get("proxy_margin", 0.0),
         )  # fmt: skip
         return out, r.wall_time_s
     result = sentsim.train(
@@ -231,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         "the FAQ trainer, or faq=proxy: the FAQ trainer with one learned vector per intent; both at lr 5e-5)",
     )
     parser.add_argument(
+        "--proxy-margin", type=float, default=0.0,
+        help="with --loss faq=proxy: its additive cosine margin (sentsim faq train --proxy-margin; default 0)",
+    )  # fmt: skip
+    parser.add_argument(
         "--answer-k", type=int, default=1,
         help="faq, every model: score each answer by the mean of its K best questions (default 1: its best question)",
     )  # fmt: skip
@@ -259,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.answer_k < 1:
         parser.error(f"--answer-k must be >= 1, not {args.answer_k}")
+    if args.proxy_margin and "faq=proxy" not in args.loss.split(","):
+        parser.error("--proxy-margin is a setting of --loss faq=proxy")
+    try:
+        check_proxy_margin(args.proxy_margin)
+    except sentsim.ConfigError as e:
+        parser.error(f"--proxy-margin: {e}")
     if args.quick:
         seeds, epochs = seeds[:1], {t: 1.0 for t in TASKS}
     out.mkdir(parents=True, exist_ok=True)
@@ -287,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         for item in filter(None, args.loss.split(",")):
             task, _, loss = item.partition("=")
             specs[task]["sentsim_loss"] = loss
+        if args.proxy_margin:
+            specs["faq"]["proxy_margin"] = args.proxy_margin
         log = out / "rows.jsonl"  # every figure as it is measured, so --resume can go on from a stopped run
         resuming = args.resume and log.exists()  # --resume on a fresh folder starts the run
         done = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if resuming else []
@@ -302,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         def setting(task: str, eval_task: str) -> str:
             loss = specs[task].get("sentsim_loss", "auto")
             lr = f",lr={specs[task]['sentsim_lr']}" if loss in ("faq", "proxy") else ""
+            if specs[task].get("proxy_margin"):
+                lr += f",margin={specs[task]['proxy_margin']}"
             quick = ",quick" if args.quick else ""
             return f"epochs={epochs[task]},batch={batch[task]},loss={loss}{lr}{quick}{scoring(eval_task)}"
 

@@ -245,6 +245,13 @@ def _parser() -> argparse.ArgumentParser:
         "(no pairs, no hard negatives; ahead of mnrl on BANKING77, see BENCHMARKS.md)",
     )
     q.add_argument(
+        "--proxy-margin",
+        type=float,
+        default=0.0,
+        help="loss proxy: count the cosine to a question's own answer this much less in training (CosFace's "
+        "additive margin, in [0, 1); default 0)",
+    )
+    q.add_argument(
         "--feedback",
         default=None,
         help="the demo's feedback file (JSONL): queries voted a right match train as paraphrases of the question",
@@ -517,6 +524,7 @@ def _cmd_faq_train(args: argparse.Namespace) -> int:
         feedback=args.feedback,
         mask_same_answer=not args.no_mask_same_answer,
         loss=args.loss,
+        proxy_margin=args.proxy_margin,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,

@@ -201,6 +201,7 @@ def train_faq(
     feedback: str | os.PathLike | None = None,
     mask_same_answer: bool = True,
     loss: str = "mnrl",
+    proxy_margin: float = 0.0,
     epochs: float = 1,
     batch_size: int = 32,
     learning_rate: float = 2e-5,
@@ -224,6 +225,7 @@ def train_faq(
             classified among one learned vector per answer (:func:`sentsim.losses.proxy_softmax`), so every other
             answer is a negative of every question; no pairs or hard negatives are mined. On BANKING77 it was
             ahead of MNRL on a dev split and on 3 test seeds (BENCHMARKS.md).
+        proxy_margin: loss ``proxy`` only: the additive cosine margin of :func:`sentsim.losses.proxy_softmax`.
         epochs, batch_size, learning_rate, seed, overwrite, show_progress: As in :func:`sentsim.train`.
 
     Example:
@@ -235,12 +237,15 @@ def train_faq(
 
     from sentsim.encoders import load
     from sentsim.loading import check_output_folder
+    from sentsim.losses import check_proxy_margin
     from sentsim.retrieval import read_qa
     from sentsim.training import group_sums, train
 
     started = time.perf_counter()
     if loss not in ("mnrl", "proxy"):
         raise ConfigError(f"loss must be 'mnrl' or 'proxy', not {loss!r}")
+    if check_proxy_margin(proxy_margin) and loss != "proxy":  # checked before the slow figures, not after
+        raise ConfigError(f"proxy_margin is a setting of loss 'proxy', not of loss {loss!r}")
     check_output_folder(output_dir, overwrite)
     entries = list(faq) if not isinstance(faq, str | os.PathLike) else read_faq(faq, faq_columns)
     source = os.fspath(faq) if isinstance(faq, str | os.PathLike) else "FAQ"
@@ -284,7 +289,7 @@ def train_faq(
         seed=seed,
         overwrite=overwrite,
         show_progress=show_progress,
-        **({"proxies": proxies} if loss == "proxy" else {}),
+        **({"proxies": proxies, "proxy_margin": proxy_margin} if loss == "proxy" else {}),
     )
     after = faq_figures(entries, result.model, q_texts, q_expected, progress)
     logger.info("after: top-1 %s on %s", after["top1_accuracy"], after["on"])

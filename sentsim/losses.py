@@ -13,7 +13,7 @@ scratch reached test 74.38 with CoSENT and 70.53 with the cosine loss.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from sentsim.data import PairData
 from sentsim.errors import ConfigError, DataError
@@ -125,18 +125,33 @@ def grouped_mnrl(encoder, scale: float = 20.0):
     return GroupedMultipleNegativesRankingLoss(encoder, scale=scale)
 
 
-def proxy_softmax(encoder, proxies, scale: float = 30.0):
+def check_proxy_margin(value: Any) -> float:
+    """The proxy loss's margin as a float: a number in [0, 1); anything else (NaN too) is a ConfigError."""
+    try:
+        m = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"proxy_margin must be a number, not {value!r}") from None
+    if not 0 <= m < 1:  # also refuses NaN
+        raise ConfigError(f"proxy_margin must be in [0, 1), not {value!r}")
+    return m
+
+
+def proxy_softmax(encoder, proxies, scale: float = 30.0, margin: float = 0.0):
     """A classification loss over one learned vector ("proxy") per group (an FAQ answer, an intent): the softmax of
     ``scale`` times the cosine between each sentence and every proxy, against the sentence's own group (the
     normalized-softmax loss of metric learning). Every other answer is a negative of every question in every
     batch, not only those that share its batch, so questions of one answer gather round its proxy and apart from
     the rest. Only the first column of each row is used; its label is its group's index into ``proxies``.
+    With ``margin``, the cosine to a sentence's own proxy counts ``margin`` less in training (the additive margin
+    of CosFace), so a sentence is only done when it is nearer its own proxy than any other by that much: each
+    group's questions gather tighter.
 
     Args:
         encoder: the sentence-transformers model being trained.
         proxies: ``(groups, dimension)`` starting vectors, e.g. each group's mean embedding by the starting model;
             they are trained with the encoder (the loss module's parameter ``proxies``).
         scale: the softmax's inverse temperature.
+        margin: the additive cosine margin, in [0, 1); 0 is the plain normalized softmax.
 
     Example:
         >>> import torch
@@ -150,16 +165,22 @@ def proxy_softmax(encoder, proxies, scale: float = 30.0):
     """
     import torch
 
+    margin = check_proxy_margin(margin)
+
     class ProxySoftmaxLoss(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.model, self.scale = encoder, float(scale)
+            self.model, self.scale, self.margin = encoder, float(scale), margin
             self.proxies = torch.nn.Parameter(torch.as_tensor(proxies, dtype=torch.float32).clone())
 
         def compute_loss_from_embeddings(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
             norm = torch.nn.functional.normalize
-            logits = self.scale * norm(embeddings, dim=-1) @ norm(self.proxies, dim=-1).T
-            return torch.nn.functional.cross_entropy(logits, labels.view(-1).long().to(logits.device))
+            cosines = norm(embeddings, dim=-1) @ norm(self.proxies, dim=-1).T
+            labels = labels.view(-1).long().to(cosines.device)
+            if self.margin:
+                own = torch.nn.functional.one_hot(labels, cosines.shape[1]).to(cosines.dtype)
+                cosines = cosines - self.margin * own
+            return torch.nn.functional.cross_entropy(self.scale * cosines, labels)
 
         def forward(self, sentence_features, labels: torch.Tensor) -> torch.Tensor:
             features = next(iter(sentence_features))

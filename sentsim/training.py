@@ -22,7 +22,7 @@ from sentsim.data import PairData, parse_columns, parse_score_range, read_pairs
 from sentsim.encoders import new_model
 from sentsim.errors import ConfigError
 from sentsim.loading import check_output_folder
-from sentsim.losses import LOSSES, build_loss, choose_loss
+from sentsim.losses import LOSSES, build_loss, check_proxy_margin, choose_loss
 from sentsim.model import SiameseModel
 from sentsim.thresholds import choose_thresholds, dev_figures
 
@@ -64,6 +64,7 @@ class TrainConfig:
         show_progress: progress bars.
         proxies: loss ``proxy`` only: a starting vector per group (``{group: vector}``), e.g. group means the caller
             has already embedded; a group left out starts at its mean embedding by the starting model.
+        proxy_margin: loss ``proxy`` only: the additive cosine margin of :func:`sentsim.losses.proxy_softmax`.
     """
 
     train: str | os.PathLike | PairData
@@ -92,12 +93,16 @@ class TrainConfig:
     average_best: int | None = None
     show_progress: bool = True
     proxies: Mapping[Any, Any] | None = None
+    proxy_margin: float = 0.0
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
         if self.proxies is not None and self.loss != "proxy":
             raise ConfigError(f"proxies are the starting vectors of loss 'proxy', not of loss {self.loss!r}")
+        self.proxy_margin = check_proxy_margin(self.proxy_margin)
+        if self.proxy_margin and self.loss != "proxy":
+            raise ConfigError(f"proxy_margin is a setting of loss 'proxy', not of loss {self.loss!r}")
         if self.encoder not in ("transformer", "lstm"):
             raise ConfigError(f"encoder must be 'transformer' or 'lstm', not {self.encoder!r}")
         if not self.epochs > 0:
@@ -364,7 +369,7 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
         from sentsim.losses import proxy_softmax
 
         train_dataset, proxies = _proxy_data(train_data, model, cfg.proxies)
-        loss_module = proxy_softmax(model.encoder, proxies)
+        loss_module = proxy_softmax(model.encoder, proxies, margin=cfg.proxy_margin)
     else:
         train_dataset = _train_dataset(train_data, loss_name, cfg.same_cutoff)
         loss_module = build_loss(loss_name, model.encoder, grouped=grouped)

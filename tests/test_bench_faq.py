@@ -77,3 +77,16 @@ def test_bad_gap_weights_are_a_usage_error_not_a_traceback(capsys):
         err = capsys.readouterr().err
         assert f"argument --gap-weights: gap_weight must be in [0, 100], not '{one}' (in '{bad}')" in err
     assert bench.gap_weight_list("0,0.5,100") == [0.0, 0.5, 100.0]
+
+
+def test_a_bad_train_proxy_margin_is_a_usage_error(capsys):
+    import pytest
+
+    bench = _bench()
+    for argv, message in (
+        (["--train-proxy-margin", "0.2"], "--train-proxy-margin is a setting of --train-loss proxy"),
+        (["--train-loss", "proxy", "--train-proxy-margin", "nan"], "proxy_margin must be in [0, 1), not nan"),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            bench.main(["--part", "oos", *argv])
+        assert exited.value.code == 2 and message in capsys.readouterr().err

@@ -112,3 +112,41 @@ def test_faq_dev_split_holds_out_a_tenth_of_each_intent_and_never_reads_test(tmp
     (tmp_path / "again").mkdir()
     again, _ = dev_script.dev_split(train_csv, tmp_path / "again", seed=0)
     assert again.read_text(encoding="utf-8") == faq.read_text(encoding="utf-8")  # the same seed, the same split
+
+
+def test_proxy_margin_reaches_the_faq_trainer_and_bad_ones_are_usage_errors(tmp_path, capsys, monkeypatch):
+    import sentsim.faq_train
+
+    run = _run_module()
+    for argv, message in (
+        (["--proxy-margin", "0.2"], "--proxy-margin is a setting of --loss faq=proxy"),
+        (["--loss", "faq=mnrl", "--proxy-margin", "0.2"], "--proxy-margin is a setting of --loss faq=proxy"),
+        (["--loss", "faq=proxy", "--proxy-margin", "1"], "--proxy-margin: proxy_margin must be in [0, 1), not 1.0"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            run.main([*argv, "--out", str(tmp_path)])
+        assert exc.value.code == 2 and message in capsys.readouterr().err
+    seen = {}
+
+    class Done:
+        wall_time_s = 1.0
+
+    def fake_train_faq(*args, **kwargs):
+        seen.update(kwargs)
+        return Done()
+
+    monkeypatch.setattr(sentsim.faq_train, "train_faq", fake_train_faq)
+    spec = {"faq": tmp_path / "faq.csv", "sentsim_loss": "proxy", "sentsim_lr": 5e-5, "proxy_margin": 0.2}
+    assert run.train_sentsim("faq", spec, tmp_path / "m", 42, 2.0, 32) == (tmp_path / "m", 1.0)
+    assert seen["loss"] == "proxy" and seen["proxy_margin"] == 0.2 and seen["epochs"] == 2.0
+
+
+def test_faq_dev_refuses_a_proxy_margin_without_the_proxy_loss(capsys):
+    dev = load_script("eval/faq_dev.py", "eval_faq_dev")
+    for argv, message in (
+        (["--proxy-margin", "0.2"], "--proxy-margin is a setting of --loss proxy"),
+        (["--loss", "proxy", "--proxy-margin", "-0.5"], "--proxy-margin: proxy_margin must be in [0, 1), not -0.5"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            dev.main(argv)
+        assert exc.value.code == 2 and message in capsys.readouterr().err

@@ -300,6 +300,38 @@ def test_cli_faq_train_with_the_proxy_loss(tmp_path, tiny_model_dir, capsys):
     path, queries = animal_faq(tmp_path)
     argv = ["-q", "faq", "train", "--faq", str(path), "--output-dir", str(tmp_path / "m"), "--base-model",
             str(tiny_model_dir), "--epochs", "1", "--batch-size", "6", "--loss", "proxy"]  # fmt: skip
-    assert main(argv) == 0
+    assert main(argv + ["--proxy-margin", "0.2"]) == 0
     assert "top-1 before:" in capsys.readouterr().out
-    assert sentsim.load(tmp_path / "m").config.training["loss"] == "proxy"
+    training = sentsim.load(tmp_path / "m").config.training
+    assert training["loss"] == "proxy" and training["settings"]["proxy_margin"] == 0.2
+    for bad in ("1", "-0.1", "nan"):
+        assert main(argv + ["--overwrite", "--proxy-margin", bad]) == 2
+        assert f"proxy_margin must be in [0, 1), not {float(bad)!r}" in capsys.readouterr().err
+    mnrl = ["-q", "faq", "train", "--faq", str(path), "--output-dir", str(tmp_path / "n"), "--proxy-margin", "0.2"]
+    assert main(mnrl) == 2
+    assert "proxy_margin is a setting of loss 'proxy', not of loss 'mnrl'" in capsys.readouterr().err
+    assert not (tmp_path / "n").exists()
+
+
+def test_the_proxy_margin_asks_each_question_to_beat_the_other_answers_by_that_much():
+    """With margin m a question whose own cosine leads by less than m still has a large loss, and one that leads
+    by more than m a small one; margin 0 is the plain loss."""
+    import torch
+
+    from sentsim.losses import proxy_softmax
+    from sentsim.training import TrainConfig
+
+    proxies = torch.eye(2)
+    near = torch.nn.functional.normalize(torch.tensor([[1.0, 0.8]]), dim=-1)  # cosines 0.78 and 0.62: leads by 0.16
+    far = torch.tensor([[1.0, 0.0]])  # leads by 1
+    label = torch.tensor([0])
+    plain, margin = proxy_softmax(torch.nn.Identity(), proxies), proxy_softmax(torch.nn.Identity(), proxies, margin=0.3)
+    assert plain.compute_loss_from_embeddings(near, label) < 0.01 < margin.compute_loss_from_embeddings(near, label)
+    assert margin.compute_loss_from_embeddings(far, label) < 1e-6
+    lead = 30 * (0.78086 - 0.62469 - 0.3)  # the logit gap left after the margin
+    expected = float(torch.nn.functional.softplus(torch.tensor(-lead)))
+    assert abs(margin.compute_loss_from_embeddings(near, label).item() - expected) < 1e-3
+    with pytest.raises(ConfigError, match=r"proxy_margin must be in \[0, 1\), not 1"):
+        proxy_softmax(torch.nn.Identity(), proxies, margin=1)
+    with pytest.raises(ConfigError, match="proxy_margin is a setting of loss 'proxy', not of loss 'mnrl'"):
+        TrainConfig(train="x.csv", output_dir="o", loss="mnrl", proxy_margin=0.1)
