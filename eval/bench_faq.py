@@ -57,7 +57,9 @@ import numpy as np
 import sentsim
 from sentsim.backends import BACKENDS
 from sentsim.faq import FAQBot, check_gap_weight
-from sentsim.losses import check_proxy_margin
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import proxy_margin_arg  # noqa: E402  (eval/run.py's --proxy-margin check)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -416,7 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-batch-size", type=positive_int, default=32, help="oos: sentsim faq train --batch-size")
     parser.add_argument("--train-lr", type=float, default=2e-5, help="oos: sentsim faq train --lr")
     parser.add_argument(
-        "--train-proxy-margin", type=float, default=0.0, help="oos: sentsim faq train --proxy-margin (loss proxy)"
+        "--train-proxy-margin",
+        type=proxy_margin_arg,
+        default=0.0,
+        help="oos: sentsim faq train --proxy-margin (loss proxy)",
     )
     parser.add_argument(
         "--answer-k",
@@ -432,10 +437,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.train_proxy_margin and args.train_loss != "proxy":
         parser.error("--train-proxy-margin is a setting of --train-loss proxy")
-    try:
-        check_proxy_margin(args.train_proxy_margin)
-    except sentsim.ConfigError as e:
-        parser.error(f"--train-proxy-margin: {e}")
     data = Path(args.data)
     if not (data / "banking77" / "train.csv").is_file():
         print(f"bench_faq.py: error: {data}/banking77: not found (see ../shared/data/README.md)", file=sys.stderr)

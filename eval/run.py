@@ -97,6 +97,15 @@ def faq_slice(data: Path, tmp: Path, every: int, queries: int) -> tuple[Path, Pa
 
 
 # ---------------------------------------------------------------------------------------------- training
+def proxy_margin_arg(text: str) -> float:
+    """argparse type: the proxy loss's margin, checked by the library's ``check_proxy_margin``, so a bad value is a
+    usage error before any slow work (eval/faq_dev.py and eval/bench_faq.py use it too)."""
+    try:
+        return check_proxy_margin(float(text))
+    except ValueError as e:  # float's, or the library's ConfigError
+        raise argparse.ArgumentTypeError(str(e) if isinstance(e, sentsim.ConfigError) else f"not a number: {text!r}")
+
+
 def train_sentsim(task: str, spec: dict, out: Path, seed: int, epochs: float, batch: int) -> tuple[Path, float]:
     if task == "faq" and spec.get("sentsim_loss") in ("faq", "proxy"):
         from sentsim.faq_train import train_faq
@@ -232,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         "the FAQ trainer, or faq=proxy: the FAQ trainer with one learned vector per intent; both at lr 5e-5)",
     )
     parser.add_argument(
-        "--proxy-margin", type=float, default=0.0,
+        "--proxy-margin", type=proxy_margin_arg, default=0.0,
         help="with --loss faq=proxy: its additive cosine margin (sentsim faq train --proxy-margin; default 0)",
     )  # fmt: skip
     parser.add_argument(
@@ -266,10 +275,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--answer-k must be >= 1, not {args.answer_k}")
     if args.proxy_margin and "faq=proxy" not in args.loss.split(","):
         parser.error("--proxy-margin is a setting of --loss faq=proxy")
-    try:
-        check_proxy_margin(args.proxy_margin)
-    except sentsim.ConfigError as e:
-        parser.error(f"--proxy-margin: {e}")
     if args.quick:
         seeds, epochs = seeds[:1], {t: 1.0 for t in TASKS}
     out.mkdir(parents=True, exist_ok=True)
@@ -315,10 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         def setting(task: str, eval_task: str) -> str:
             loss = specs[task].get("sentsim_loss", "auto")
             lr = f",lr={specs[task]['sentsim_lr']}" if loss in ("faq", "proxy") else ""
-            if specs[task].get("proxy_margin"):
-                lr += f",margin={specs[task]['proxy_margin']}"
+            margin = f",margin={specs[task]['proxy_margin']}" if specs[task].get("proxy_margin") else ""
             quick = ",quick" if args.quick else ""
-            return f"epochs={epochs[task]},batch={batch[task]},loss={loss}{lr}{quick}{scoring(eval_task)}"
+            return f"epochs={epochs[task]},batch={batch[task]},loss={loss}{lr}{margin}{quick}{scoring(eval_task)}"
 
         def current(r: dict) -> bool:  # a resumed row that belongs to this run's settings, models, tasks and seeds
             if r["model"] == "zero-shot":
