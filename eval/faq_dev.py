@@ -10,7 +10,12 @@ then sentsim trained as ``eval/run.py`` trains it on BANKING77 for each ``--epoc
 batch 16, lr 2e-5; or, with ``--loss proxy``, as ``sentsim faq train --loss proxy`` trains it on the FAQ) answers
 the dev queries, its answers scored by the mean of their ``answer_k`` best questions (``evaluate_faq``). Prints
 one table of dev top-1 accuracy and, per model, how many dev queries each ``answer_k`` gets right that
-``answer_k=1`` gets wrong and the reverse. Writes OUT/dev.json.
+``answer_k=1`` gets wrong and the reverse. Writes OUT/dev.json, with which dev queries each row got right.
+
+``--baseline OLD/dev.json`` compares each row with the baseline's last model at the same ``answer_k``, query
+by query: the queries only this run gets right, those only the baseline does, and the exact two-sided sign test
+(McNemar's) on them. Two seeds of one proxy-loss recipe differ by 8 of 965 dev queries (BENCHMARKS.md), so a gain of
+a few queries is not a reason to send a setting to test.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import tempfile
 import time
 from collections import defaultdict
 from datetime import date
+from math import comb
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +86,31 @@ def dev_split(train_csv: Path, out: Path, seed: int) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
+def sign_test(gained: int, lost: int) -> float:
+    """The exact two-sided sign test (McNemar's) on paired right/wrong outcomes: the chance of a split at least
+    this uneven of the ``gained + lost`` queries on which two models disagree, were each as likely to win each.
+
+    >>> sign_test(2, 0), sign_test(7, 1), round(sign_test(20, 4), 4), sign_test(0, 0)
+    (0.5, 0.0703125, 0.0015, 1.0)
+    """
+    n = gained + lost
+    return min(1.0, 2 * sum(comb(n, i) for i in range(min(gained, lost) + 1)) / 2**n) if n else 1.0
+
+
+def read_baseline(path: Path, split_seed: int) -> dict[int, np.ndarray]:
+    """{answer_k: which dev queries the baseline's last model got right}, from an earlier run's dev.json."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        rows = record["rows"]
+        last = rows[-1]["model"]
+        found = {r["answer_k"]: np.array(r["right"], dtype=bool) for r in rows if r["model"] == last}
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
+        raise ValueError(f"{path}: not a dev.json of eval/faq_dev.py with per-query results ({e})") from None
+    if record.get("split_seed", 0) != split_seed:
+        raise ValueError(f"{path}: made on --split-seed {record.get('split_seed')}, not {split_seed}")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", default="1", help="comma-separated sentsim training epochs ('' for zero-shot only)")
@@ -90,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--split-seed", type=int, default=0)
+    parser.add_argument("--baseline", default=None, help="an earlier run's dev.json to compare with, query by query")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "faq-dev"))
     args = parser.parse_args(argv)
@@ -102,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     if not train_csv.is_file():
         print(f"faq_dev.py: error: {train_csv}: not found (see ../shared/data/README.md)", file=sys.stderr)
         return 2
+    baseline = {}
+    if args.baseline:
+        try:
+            baseline = read_baseline(Path(args.baseline), args.split_seed)
+        except ValueError as e:
+            print(f"faq_dev.py: error: --baseline {e}", file=sys.stderr)
+            return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="sentsim-faq-dev-"))
@@ -147,13 +186,18 @@ def main(argv: list[str] | None = None) -> int:
                     "gained_vs_k1": int((right[k] & ~right[1]).sum()), "lost_vs_k1": int((right[1] & ~right[k]).sum()),
                     "dev_queries": len(right[k]), "train_wall_s": wall,
                 }  # fmt: skip
-                results.append(row)
+                if k in baseline and len(baseline[k]) == len(right[k]):
+                    gained, lost = int((right[k] & ~baseline[k]).sum()), int((baseline[k] & ~right[k]).sum())
+                    row["vs_baseline"] = {"gained": gained, "lost": lost, "p": round(sign_test(gained, lost), 4)}
                 print(json.dumps(row), flush=True)
+                row["right"] = right[k].astype(int).tolist()
+                results.append(row)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     meta = {
         "date": str(date.today()), "machine": f"{platform.machine()} {platform.processor()}".strip(),
         "command": "python eval/faq_dev.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "split_seed": args.split_seed,
     }  # fmt: skip
     (out / "dev.json").write_text(json.dumps({**meta, "rows": results}, indent=2))
     lines = [
@@ -165,6 +209,14 @@ def main(argv: list[str] | None = None) -> int:
         for r in results
     ]
     print("\n" + "\n".join(lines))
+    compared = [r for r in results if "vs_baseline" in r]
+    if compared:
+        print(f"\nAgainst {args.baseline} (its last model, the same answer_k):\n")
+        print("| model | answer_k | right only here | right only in the baseline | sign test p |")
+        print("| --- | --- | --- | --- | --- |")
+        for r in compared:
+            v = r["vs_baseline"]
+            print(f"| {r['model']} | {r['answer_k']} | {v['gained']} | {v['lost']} | {v['p']:.3f} |")
     return 0
 
 

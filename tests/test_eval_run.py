@@ -150,3 +150,36 @@ def test_faq_dev_refuses_a_proxy_margin_without_the_proxy_loss(capsys):
         with pytest.raises(SystemExit) as exc:
             dev.main(argv)
         assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_faq_dev_sign_test_and_baseline_comparison_query_by_query(tmp_path, capsys):
+    dev = load_script("eval/faq_dev.py", "eval_faq_dev")
+    assert dev.sign_test(2, 0) == 0.5 and dev.sign_test(7, 1) == 0.0703125 and dev.sign_test(0, 0) == 1.0
+    assert dev.sign_test(3, 5) == dev.sign_test(5, 3) and dev.sign_test(40, 10) < 1e-4
+    data = tmp_path / "data" / "banking77"
+    data.mkdir(parents=True)
+    topics = {"card_lost": "I lost my card {}", "pin_change": "how do I change my pin number {}", "top_up": "top up {}"}
+    with (data / "train.csv").open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "category"])
+        for intent, text in topics.items():
+            writer.writerows([text.format(i), intent] for i in range(10))
+    first = tmp_path / "first"
+    assert dev.main(["--epochs", "", "--answer-k", "1", "--data", str(tmp_path / "data"), "--out", str(first)]) == 0
+    record = json.loads((first / "dev.json").read_text())
+    (row,) = record["rows"]
+    assert len(row["right"]) == row["dev_queries"] == 3 and record["split_seed"] == 0
+    wins = sum(row["right"])
+    row["right"] = [1 - r for r in row["right"]]  # a baseline that is right exactly where this run is wrong
+    (tmp_path / "base.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    argv = ["--epochs", "", "--answer-k", "1", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "second")]
+    assert dev.main([*argv, "--baseline", str(tmp_path / "base.json")]) == 0
+    (again,) = json.loads((tmp_path / "second" / "dev.json").read_text())["rows"]
+    assert again["vs_baseline"] == {"gained": wins, "lost": 3 - wins, "p": round(dev.sign_test(wins, 3 - wins), 4)}
+    assert "sign test p" in capsys.readouterr().out
+    (tmp_path / "old.json").write_text(json.dumps({"rows": [{"model": "m", "answer_k": 1, "dev_top1": 90.0}]}))
+    assert dev.main([*argv, "--baseline", str(tmp_path / "old.json")]) == 2
+    assert "old.json: not a dev.json of eval/faq_dev.py with per-query results" in capsys.readouterr().err
+    assert dev.main([*argv, "--split-seed", "1", "--baseline", str(tmp_path / "base.json")]) == 2
+    assert "made on --split-seed 0, not 1" in capsys.readouterr().err
