@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         print("| --- | --- | --- | --- | --- |")
         for r in compared:
             v = r["vs_baseline"]
-            print(f"| {r['model']} | {r['answer_k']} | {v['gained']} | {v['lost']} | {v['p']:.3f} |")
+            print(f"| {r['model']} | {r['answer_k']} | {v['gained']} | {v['lost']} | {v['p']:.3g} |")
     return 0
 
 
