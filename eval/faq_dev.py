@@ -10,7 +10,8 @@ then sentsim trained as ``eval/run.py`` trains it on BANKING77 for each ``--epoc
 batch 16, lr 2e-5; or, with ``--loss proxy``, as ``sentsim faq train --loss proxy`` trains it on the FAQ) answers
 the dev queries, its answers scored by the mean of their ``answer_k`` best questions (``evaluate_faq``). Prints
 one table of dev top-1 accuracy and, per model, how many dev queries each ``answer_k`` gets right that
-``answer_k=1`` gets wrong and the reverse. Writes OUT/dev.json, with which dev queries each row got right.
+``answer_k=1`` gets wrong and the reverse. Writes OUT/dev.json, with which dev queries each row got right
+(``right``: a 1 or a 0 per query).
 
 ``--baseline OLD/dev.json`` compares each row with the baseline's last model at the same ``answer_k``, query
 by query: the queries only this run gets right, those only the baseline does, and the exact two-sided sign test
@@ -103,7 +104,9 @@ def read_baseline(path: Path, split_seed: int) -> dict[int, np.ndarray]:
         record = json.loads(path.read_text(encoding="utf-8"))
         rows = record["rows"]
         last = rows[-1]["model"]
-        found = {r["answer_k"]: np.array(r["right"], dtype=bool) for r in rows if r["model"] == last}
+        found = {r["answer_k"]: np.array([c == "1" for c in r["right"]]) for r in rows if r["model"] == last}
+        if any(set(r["right"]) - {"0", "1"} for r in rows if r["model"] == last):
+            raise ValueError("'right' holds a character other than 0 and 1")
     except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
         raise ValueError(f"{path}: not a dev.json of eval/faq_dev.py with per-query results ({e})") from None
     if record.get("split_seed", 0) != split_seed:
@@ -147,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         faq, dev = dev_split(train_csv, tmp, args.split_seed)
+        n_dev = sum(1 for _ in csv.DictReader(dev.open(encoding="utf-8", newline="")))
+        if any(len(v) != n_dev for v in baseline.values()):
+            message = f"--baseline {args.baseline}: not made on these {n_dev} dev queries"
+            print(f"faq_dev.py: error: {message}", file=sys.stderr)
+            return 2
         epochs_list = [float(e) for e in filter(None, args.epochs.split(","))]
         loss = f"{args.loss} margin {args.proxy_margin:g}" if args.proxy_margin else args.loss
         models = [("zero-shot", None)] + [(f"sentsim {loss} {e:g} epochs", e) for e in epochs_list]
@@ -186,11 +194,11 @@ def main(argv: list[str] | None = None) -> int:
                     "gained_vs_k1": int((right[k] & ~right[1]).sum()), "lost_vs_k1": int((right[1] & ~right[k]).sum()),
                     "dev_queries": len(right[k]), "train_wall_s": wall,
                 }  # fmt: skip
-                if k in baseline and len(baseline[k]) == len(right[k]):
+                if k in baseline:
                     gained, lost = int((right[k] & ~baseline[k]).sum()), int((baseline[k] & ~right[k]).sum())
                     row["vs_baseline"] = {"gained": gained, "lost": lost, "p": round(sign_test(gained, lost), 4)}
                 print(json.dumps(row), flush=True)
-                row["right"] = right[k].astype(int).tolist()
+                row["right"] = "".join("1" if x else "0" for x in right[k])  # per dev query, in file order
                 results.append(row)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

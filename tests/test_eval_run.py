@@ -169,8 +169,8 @@ def test_faq_dev_sign_test_and_baseline_comparison_query_by_query(tmp_path, caps
     record = json.loads((first / "dev.json").read_text())
     (row,) = record["rows"]
     assert len(row["right"]) == row["dev_queries"] == 3 and record["split_seed"] == 0
-    wins = sum(row["right"])
-    row["right"] = [1 - r for r in row["right"]]  # a baseline that is right exactly where this run is wrong
+    wins = row["right"].count("1")
+    row["right"] = row["right"].translate(str.maketrans("01", "10"))  # right exactly where this run is wrong
     (tmp_path / "base.json").write_text(json.dumps(record))
     capsys.readouterr()
     argv = ["--epochs", "", "--answer-k", "1", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "second")]
@@ -183,3 +183,7 @@ def test_faq_dev_sign_test_and_baseline_comparison_query_by_query(tmp_path, caps
     assert "old.json: not a dev.json of eval/faq_dev.py with per-query results" in capsys.readouterr().err
     assert dev.main([*argv, "--split-seed", "1", "--baseline", str(tmp_path / "base.json")]) == 2
     assert "made on --split-seed 0, not 1" in capsys.readouterr().err
+    row["right"] += "1"  # one query more than this split has
+    (tmp_path / "base.json").write_text(json.dumps(record))
+    assert dev.main([*argv, "--baseline", str(tmp_path / "base.json")]) == 2
+    assert "base.json: not made on these 3 dev queries" in capsys.readouterr().err
