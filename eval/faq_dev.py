@@ -32,7 +32,6 @@ import tempfile
 import time
 from collections import defaultdict
 from datetime import date
-from math import comb
 from pathlib import Path
 
 import numpy as np
@@ -94,8 +93,9 @@ def sign_test(gained: int, lost: int) -> float:
     >>> sign_test(2, 0), sign_test(7, 1), round(sign_test(20, 4), 4), sign_test(0, 0)
     (0.5, 0.0703125, 0.0015, 1.0)
     """
-    n = gained + lost
-    return min(1.0, 2 * sum(comb(n, i) for i in range(min(gained, lost) + 1)) / 2**n) if n else 1.0
+    from scipy.stats import binomtest
+
+    return float(binomtest(gained, gained + lost).pvalue) if gained + lost else 1.0
 
 
 def read_baseline(path: Path, split_seed: int) -> dict[int, np.ndarray]:
@@ -103,10 +103,11 @@ def read_baseline(path: Path, split_seed: int) -> dict[int, np.ndarray]:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         rows = record["rows"]
-        last = rows[-1]["model"]
-        found = {r["answer_k"]: np.array([c == "1" for c in r["right"]]) for r in rows if r["model"] == last}
-        if any(set(r["right"]) - {"0", "1"} for r in rows if r["model"] == last):
-            raise ValueError("'right' holds a character other than 0 and 1")
+        found = {}
+        for r in (r for r in rows if r["model"] == rows[-1]["model"]):
+            if set(r["right"]) - {"0", "1"}:
+                raise ValueError("'right' holds a character other than 0 and 1")
+            found[r["answer_k"]] = np.array([c == "1" for c in r["right"]])
     except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
         raise ValueError(f"{path}: not a dev.json of eval/faq_dev.py with per-query results ({e})") from None
     if record.get("split_seed", 0) != split_seed:
